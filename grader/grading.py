@@ -1,0 +1,198 @@
+"""Grading: one answer (or many) to a question becomes a score, a label and feedback."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .bank import Bank, Question, Reference
+from .concepts import ConceptMatch, ConceptMatcher
+from .errors import GraderError
+from .features import FEATURES, compute_features
+from .model import GradingModel
+from .rubric import Rubric, RubricDrafter, load_rubrics
+
+MAX_ANSWER_CHARS = 5000   # past this an answer is cut before embedding; the note says so
+MODEL_ENV = "GRADER_MODEL"
+
+
+def default_model_path() -> Path:
+    return Path(__file__).resolve().parent / "models" / "default" / "model.json"
+
+
+def default_rubrics_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "rubrics"
+
+
+@dataclass
+class GradeResult:
+    question_id: str
+    score: float
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+    matched_concepts: list[str] = field(default_factory=list)
+    missed_concepts: list[str] = field(default_factory=list)
+    contradicted_concepts: list[str] = field(default_factory=list)
+    feedback: str = ""
+    notes: list[str] = field(default_factory=list)
+    scaled_score: float | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        if d["scaled_score"] is None:
+            del d["scaled_score"]
+        return d
+
+
+def user_question(question: str, references: list[str], qid: str | None = None) -> Question:
+    """A question that is not in the bank, graded from the reference answers the user gives."""
+    refs = [r.strip() for r in references if r and r.strip()]
+    if not question or not question.strip():
+        raise GraderError("the question text is empty")
+    if not refs:
+        raise GraderError("a question that is not in the bank needs at least one non-empty --reference")
+    import hashlib
+
+    digest = hashlib.sha1("\n".join([question.strip(), *refs]).encode()).hexdigest()[:10]
+    return Question(qid or f"user-{digest}", question.strip(), references=[Reference(r) for r in refs])
+
+
+class Grader:
+    """Grades answers against a question's references and rubric with a calibrated model."""
+
+    def __init__(self, bank: Bank | None = None, rubrics: dict[str, Rubric] | None = None,
+                 model: GradingModel | None = None, embedder=None):
+        from .embedding import get_embedder
+
+        self.bank = bank
+        self.model = model or GradingModel.load(os.environ.get(MODEL_ENV) or default_model_path())
+        self.embedder = embedder or get_embedder(self.model.metadata.get("embedder"))
+        self.rubrics = dict(rubrics or {})
+        self.matcher = ConceptMatcher(self.embedder)
+        self._drafter: RubricDrafter | None = None
+
+    @classmethod
+    def from_paths(cls, bank_dir=None, rubrics_dir=None, model_path=None) -> "Grader":
+        from .bank import load_bank
+
+        bank = load_bank(bank_dir)
+        if rubrics_dir is None:
+            rubrics_dir = os.environ.get("GRADER_RUBRICS")
+        if rubrics_dir is None:
+            own = Path(bank.directory) / "rubrics" if bank.directory and Path(bank.directory).is_dir() else None
+            rubrics_dir = own if own and own.is_dir() else (default_rubrics_dir() if bank_dir is None else None)
+        model = GradingModel.load(model_path) if model_path else None
+        return cls(bank, load_rubrics(rubrics_dir), model)
+
+    # --- rubrics ---------------------------------------------------------------------------
+
+    @property
+    def drafter(self) -> RubricDrafter:
+        if self._drafter is None:
+            self._drafter = RubricDrafter(self.embedder).fit(list(self.bank) if self.bank else [])
+        return self._drafter
+
+    def rubric_for(self, question: Question) -> Rubric:
+        if question.id not in self.rubrics:
+            # Drafted once per distinct question, then reused for every answer to it.
+            self.rubrics[question.id] = self.drafter.draft(question)
+        return self.rubrics[question.id]
+
+    # --- grading ---------------------------------------------------------------------------
+
+    def resolve(self, question_id: str) -> Question:
+        if self.bank is None:
+            raise GraderError("no question bank loaded")
+        return self.bank.get(question_id)
+
+    def featurize(self, items: list[tuple[Question, str]]):
+        """Signals for each (question, answer) pair, and the concept matches behind them."""
+        texts = []
+        for q, a in items:
+            texts.append(a)
+            texts.append(q.question)
+            texts.extend(r.text for r in q.references)
+        encoded = dict(zip(texts, self.embedder.encode_full(texts))) if texts else {}
+        rows, all_matches = [], []
+        for q, a in items:
+            rubric = self.rubric_for(q)
+            enc = encoded[a]
+            matches = self.matcher.match(enc, rubric)
+            feats = compute_features(q.question, encoded[q.question].vector, enc,
+                                     [encoded[r.text] for r in q.references],
+                                     [r.kind for r in q.references], matches)
+            rows.append([feats[f] for f in FEATURES])
+            all_matches.append(matches)
+        return np.array(rows, dtype=float).reshape(len(items), len(FEATURES)), all_matches
+
+    def grade(self, question: Question | str, answer: str) -> GradeResult:
+        return self.grade_many([(question, answer)])[0]
+
+    def grade_many(self, items: list[tuple[Question | str, str]]) -> list[GradeResult]:
+        prepared, notes, results = [], [], [None] * len(items)
+        for i, (q, a) in enumerate(items):
+            q = self.resolve(q) if isinstance(q, str) else q
+            if not q.has_reference:
+                raise GraderError(f"question {q.id} has no reference answer yet; add one to grade it")
+            a = "" if a is None else str(a)
+            note = []
+            if not a.strip():
+                results[i] = self._empty(q)
+                continue
+            if len(a) > MAX_ANSWER_CHARS:
+                a = a[:MAX_ANSWER_CHARS]
+                note.append(f"answer truncated to its first {MAX_ANSWER_CHARS} characters for grading")
+            prepared.append((i, q, a))
+            notes.append(note)
+        if prepared:
+            X, matches = self.featurize([(q, a) for _, q, a in prepared])
+            proba = self.model.predict_proba(X)
+            scores = self.model.score_from_proba(proba)
+            for (i, q, a), p, s, m, note in zip(prepared, proba, scores, matches, notes):
+                results[i] = self._result(q, p, float(s), m, note)
+        return results
+
+    def _empty(self, q: Question) -> GradeResult:
+        labels = self.model.labels
+        probs = {l: 0.0 for l in labels}
+        probs[labels[0]] = 1.0
+        rubric = self.rubric_for(q)
+        return GradeResult(q.id, 0.0, labels[0], 1.0, probs, [], [c.name for c in rubric.concepts], [],
+                           "No answer was given.", ["empty answer graded as " + labels[0]])
+
+    def _result(self, q: Question, proba, score, matches: list[ConceptMatch], notes) -> GradeResult:
+        labels = self.model.labels
+        k = int(np.argmax(proba))
+        matched = [m.concept.name for m in matches if m.status == "matched"]
+        missed = [m.concept.name for m in matches if m.status == "missed"]
+        contradicted = [m.concept.name for m in matches if m.status == "contradicted"]
+        result = GradeResult(q.id, round(score, 4), labels[k], round(float(proba[k]), 4),
+                             {l: round(float(p), 4) for l, p in zip(labels, proba)},
+                             matched, missed, contradicted, "", list(notes))
+        scale = self.model.metadata.get("scale")
+        if scale:
+            lo, hi = scale
+            result.scaled_score = round(lo + score * (hi - lo), 3)
+        result.feedback = feedback_text(result, matches)
+        return result
+
+
+def feedback_text(result: GradeResult, matches: list[ConceptMatch]) -> str:
+    parts = []
+    if result.matched_concepts:
+        parts.append("Covered: " + "; ".join(result.matched_concepts) + ".")
+    if result.contradicted_concepts:
+        details = [f"{m.concept.name} (your answer says: \"{m.evidence}\" in a negated or reversed statement)"
+                   for m in matches if m.status == "contradicted"]
+        parts.append("Contradicts: " + "; ".join(details) + ".")
+    if result.missed_concepts:
+        required = {m.concept.name for m in matches if m.concept.required}
+        names = [f"{n} (key)" if n in required else n for n in result.missed_concepts]
+        parts.append("Missing: " + "; ".join(names) + ".")
+    if not parts:
+        parts.append("No rubric concepts were recognised in the answer.")
+    return " ".join(parts)

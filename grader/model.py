@@ -1,0 +1,227 @@
+"""The calibrated classifier that turns signals into label probabilities, stored as plain JSON.
+
+Training uses scikit-learn (`StandardScaler`, `LogisticRegression`, `CalibratedClassifierCV`);
+the learned numbers are then written to JSON and prediction is recomputed from them, so loading a
+model file never executes code. `predict_proba` reproduces scikit-learn's to float precision
+(checked in the tests).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+
+FORMAT = "grader-model/1"
+DEFAULT_LABELS = ("incorrect", "partial", "correct")
+
+
+def _expit(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass
+class GradingModel:
+    """Multinomial logistic regression on standardised signals, with per-class probability
+    calibration fitted on held-out folds (grouped by question when groups are given)."""
+
+    labels: tuple[str, ...] = DEFAULT_LABELS
+    features: tuple[str, ...] = ()
+    C: float = 1.0
+    calibration: str = "sigmoid"
+    cv: int = 5
+    metadata: dict = field(default_factory=dict)
+
+    def fit(self, X, y, groups=None) -> "GradingModel":
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import GroupKFold, StratifiedKFold
+
+        X = np.asarray(X, dtype=float)
+        y = np.asarray(y)
+        unknown = set(y) - set(self.labels)
+        if unknown:
+            raise ValueError(f"labels not in the model's label set: {sorted(unknown)}")
+        self.mean_ = X.mean(axis=0)
+        self.scale_ = X.std(axis=0)
+        self.scale_[self.scale_ == 0] = 1.0
+        Z = (X - self.mean_) / self.scale_
+        y_idx = np.array([self.labels.index(v) for v in y])
+        if groups is not None and len(set(groups)) >= self.cv:
+            splitter = list(GroupKFold(n_splits=self.cv).split(Z, y_idx, groups))
+        else:
+            splitter = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=0)
+        clf = CalibratedClassifierCV(LogisticRegression(C=self.C, max_iter=2000), method=self.calibration,
+                                     cv=splitter)
+        clf.fit(Z, y_idx)
+        self.classes_ = [int(c) for c in clf.classes_]
+        self.folds_ = []
+        for cc in clf.calibrated_classifiers_:
+            est = cc.estimator
+            coef, intercept = np.atleast_2d(est.coef_), np.atleast_1d(est.intercept_)
+            calibrators = []
+            for cal in cc.calibrators:
+                if self.calibration == "sigmoid":
+                    calibrators.append({"a": float(cal.a_), "b": float(cal.b_)})
+                else:
+                    calibrators.append({"x": cal.X_thresholds_.tolist(), "y": cal.y_thresholds_.tolist()})
+            self.folds_.append({"coef": coef.tolist(), "intercept": intercept.tolist(), "calibrators": calibrators})
+        self._sklearn_ = clf  # kept only in memory, for the equivalence test
+        return self
+
+    def _fold_proba(self, Z, fold) -> np.ndarray:
+        coef = np.asarray(fold["coef"])
+        decision = Z @ coef.T + np.asarray(fold["intercept"])
+        n_classes = len(self.classes_)
+        if n_classes == 2 and decision.shape[1] == 1:
+            decision = decision  # binary: one decision column calibrates the positive class
+        proba = np.zeros((Z.shape[0], n_classes))
+        cols = range(decision.shape[1])
+        for j, cal in zip(cols, fold["calibrators"]):
+            f = decision[:, j]
+            if "a" in cal:
+                p = _expit(-(cal["a"] * f + cal["b"]))
+            else:
+                p = np.interp(f, cal["x"], cal["y"])
+            target = 1 if n_classes == 2 else j
+            proba[:, target] = p
+        if n_classes == 2:
+            proba[:, 0] = 1.0 - proba[:, 1]
+        else:
+            denom = proba.sum(axis=1, keepdims=True)
+            uniform = denom[:, 0] == 0
+            proba = np.divide(proba, denom, out=np.full_like(proba, 1.0 / n_classes), where=denom != 0)
+            proba[uniform] = 1.0 / n_classes
+        proba = np.clip(proba, 0.0, 1.0)
+        return proba
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probabilities over `self.labels` (columns in label order)."""
+        Z = (np.atleast_2d(np.asarray(X, dtype=float)) - self.mean_) / self.scale_
+        proba = np.mean([self._fold_proba(Z, f) for f in self.folds_], axis=0)
+        full = np.zeros((Z.shape[0], len(self.labels)))
+        full[:, self.classes_] = proba
+        return full
+
+    def predict(self, X) -> list[str]:
+        return [self.labels[i] for i in self.predict_proba(X).argmax(axis=1)]
+
+    def score_from_proba(self, proba: np.ndarray) -> np.ndarray:
+        """Expected grade on [0, 1]: labels are ordered worst to best and spaced evenly."""
+        steps = np.linspace(0.0, 1.0, len(self.labels))
+        return np.atleast_2d(proba) @ steps
+
+    # --- storage --------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "labels": list(self.labels),
+            "features": list(self.features),
+            "params": {"C": self.C, "calibration": self.calibration, "cv": self.cv},
+            "scaler": {"mean": self.mean_.tolist(), "scale": self.scale_.tolist()},
+            "classes": self.classes_,
+            "folds": self.folds_,
+            "metadata": self.metadata,
+        }
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=False), encoding="utf-8")
+        tmp.replace(path)
+
+    @classmethod
+    def from_dict(cls, d: dict, path: str = "<model>") -> "GradingModel":
+        def fail(key, problem):
+            raise DataError(path, key, problem)
+
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            fail("format", f"not a grader model file (expected format {FORMAT!r})")
+        labels = d.get("labels")
+        features = d.get("features")
+        if not (isinstance(labels, list) and len(labels) >= 2 and all(isinstance(x, str) for x in labels)):
+            fail("labels", "expected a list of at least two label names")
+        if not (isinstance(features, list) and features and all(isinstance(x, str) for x in features)):
+            fail("features", "expected a list of feature names")
+        n_feat = len(features)
+        params = d.get("params") if isinstance(d.get("params"), dict) else fail("params", "expected a mapping")
+        calibration = params.get("calibration")
+        if calibration not in ("sigmoid", "isotonic"):
+            fail("params.calibration", "expected sigmoid or isotonic")
+        model = cls(tuple(labels), tuple(features), float(params.get("C", 1.0)), calibration,
+                    int(params.get("cv", 5)), d.get("metadata") if isinstance(d.get("metadata"), dict) else {})
+        scaler = d.get("scaler") if isinstance(d.get("scaler"), dict) else fail("scaler", "expected a mapping")
+        model.mean_ = _vector(scaler.get("mean"), n_feat, path, "scaler.mean")
+        model.scale_ = _vector(scaler.get("scale"), n_feat, path, "scaler.scale")
+        if (model.scale_ <= 0).any():
+            fail("scaler.scale", "scales must be positive")
+        classes = d.get("classes")
+        if not (isinstance(classes, list) and classes and all(isinstance(c, int) and 0 <= c < len(labels) for c in classes)):
+            fail("classes", "expected label indices")
+        model.classes_ = classes
+        folds = d.get("folds")
+        if not (isinstance(folds, list) and folds):
+            fail("folds", "expected a non-empty list")
+        n_out = 1 if len(classes) == 2 else len(classes)
+        for i, fold in enumerate(folds):
+            where = f"folds[{i}]"
+            if not isinstance(fold, dict):
+                fail(where, "expected a mapping")
+            coef = np.asarray(_matrix(fold.get("coef"), n_out, n_feat, path, f"{where}.coef"))
+            _vector(fold.get("intercept"), n_out, path, f"{where}.intercept")
+            cals = fold.get("calibrators")
+            if not (isinstance(cals, list) and len(cals) == n_out):
+                fail(f"{where}.calibrators", f"expected {n_out} calibrators")
+            for j, cal in enumerate(cals):
+                key = f"{where}.calibrators[{j}]"
+                if calibration == "sigmoid":
+                    if not (isinstance(cal, dict) and _is_number(cal.get("a")) and _is_number(cal.get("b"))):
+                        fail(key, "expected numbers a and b")
+                else:
+                    xs = _vector(cal.get("x") if isinstance(cal, dict) else None, None, path, f"{key}.x")
+                    _vector(cal.get("y"), len(xs), path, f"{key}.y")
+            del coef
+        model.folds_ = folds
+        return model
+
+    @classmethod
+    def load(cls, path: str | Path) -> "GradingModel":
+        path = Path(path)
+        if path.is_dir():
+            path = path / "model.json"
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise DataError(path, "", "model file not found") from None
+        except UnicodeDecodeError:
+            raise DataError(path, "", "not UTF-8 JSON") from None
+        try:
+            d = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DataError(path, f"line {exc.lineno}", f"invalid JSON ({exc.msg})") from None
+        return cls.from_dict(d, str(path))
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _vector(values, length, path, key) -> np.ndarray:
+    if not (isinstance(values, list) and all(_is_number(v) for v in values)):
+        raise DataError(path, key, "expected a list of finite numbers")
+    if length is not None and len(values) != length:
+        raise DataError(path, key, f"expected {length} numbers, got {len(values)}")
+    return np.asarray(values, dtype=float)
+
+
+def _matrix(values, rows, cols, path, key):
+    if not (isinstance(values, list) and len(values) == rows):
+        raise DataError(path, key, f"expected {rows} rows")
+    return [_vector(r, cols, path, f"{key}[{i}]") for i, r in enumerate(values)]
