@@ -27,6 +27,7 @@ REPLACE = {
     ("003", 1): [("lessening the chance of learning noise. These strategies", "lessening the chance of learning noise.\nThese strategies")],
     # ---- 004: small repairs
     ("004", 20): [],  # FULL below
+    ("004", 47): [("adapt its behaviour accordingly. Forward Pass:", "adapt its behaviour accordingly.\nForward Pass:")],
     ("004", 37): [("The output of this layer is referred ad feature maps.", "The output of this layer is referred to as feature maps.")],
     ("004", 49): [("Ans: GRU stands for", "GRU stands for"),
                   ("time series.GRU uses", "time series. GRU uses"),

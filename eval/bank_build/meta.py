@@ -386,7 +386,7 @@ Q004_FIX = {
     34: "What do you mean by batch normalization?",
     35: "What is dropout in deep learning?",
     41: "Define same and valid padding.",
-    42: "Write the formula for finding the output shape of a convolutional layer in a CNN.",
+    42: "Write the formula for finding the output shape of a convolutional neural network model.",
     43: "What is the data augmentation technique in CNNs?",
     46: "What are recurrent neural networks (RNNs), and how do they work?",
     47: "How does backpropagation through time work in RNNs?",
