@@ -63,7 +63,7 @@ def main():
     groups = np.array([r["question_id"] for r in rows])
     train, test = split == "train", split == "test"
 
-    model = GradingModel(labels=DEFAULT_LABELS, features=FEATURES, C=1.0, calibration="sigmoid", cv=5)
+    model = GradingModel(labels=DEFAULT_LABELS, features=FEATURES, estimator="boosting", calibration="sigmoid", cv=5)
     model.fit(X[train], y[train], groups=groups[train])
     proba = model.predict_proba(X[test])
     y_idx = np.array([DEFAULT_LABELS.index(v) for v in y[test]])
@@ -108,10 +108,6 @@ def main():
     RESULTS.write_text(json.dumps(results, indent=1), encoding="utf-8")
     print(json.dumps({k: results[k] for k in ("test_all", "test_handwritten", "test_derived",
                                               "gaming_rows", "gaming_labelled_correct")}, indent=1))
-    coef = np.mean([np.asarray(f["coef"]) for f in model.folds_], axis=0)
-    for i, lab in enumerate(model.labels if coef.shape[0] > 1 else ["correct"]):
-        top = np.argsort(-np.abs(coef[i]))[:6]
-        print(lab, ", ".join(f"{FEATURES[j]}={coef[i, j]:+.2f}" for j in top))
 
 
 if __name__ == "__main__":

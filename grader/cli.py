@@ -238,5 +238,8 @@ def rubric_draft(question_id, bank_dir, output):
         click.echo(text, nl=False)
 
 
+# Commands defined in their own modules register themselves on `main`.
+from . import cli_batch, cli_calibrate, cli_quiz  # noqa: E402,F401
+
 if __name__ == "__main__":
     main()

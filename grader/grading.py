@@ -58,7 +58,9 @@ def user_question(question: str, references: list[str], qid: str | None = None) 
     import hashlib
 
     digest = hashlib.sha1("\n".join([question.strip(), *refs]).encode()).hexdigest()[:10]
-    return Question(qid or f"user-{digest}", question.strip(), references=[Reference(r) for r in refs])
+    # A reference of a few words is a flashcard-style answer: grade it as a short reference.
+    return Question(qid or f"user-{digest}", question.strip(),
+                    references=[Reference(r, kind="short" if len(r.split()) <= 8 else "full") for r in refs])
 
 
 class Grader:

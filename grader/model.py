@@ -32,14 +32,27 @@ class GradingModel:
 
     labels: tuple[str, ...] = DEFAULT_LABELS
     features: tuple[str, ...] = ()
-    C: float = 1.0
+    estimator: str = "boosting"      # boosting (gradient-boosted trees) or logistic
+    C: float = 1.0                   # logistic: inverse regularisation strength
+    max_iter: int = 150              # boosting: number of boosting rounds
     calibration: str = "sigmoid"
     cv: int = 5
     metadata: dict = field(default_factory=dict)
 
+    def _make_estimator(self):
+        if self.estimator == "logistic":
+            from sklearn.linear_model import LogisticRegression
+
+            return LogisticRegression(C=self.C, max_iter=2000)
+        if self.estimator == "boosting":
+            from sklearn.ensemble import HistGradientBoostingClassifier
+
+            return HistGradientBoostingClassifier(max_iter=self.max_iter, learning_rate=0.05, max_leaf_nodes=15,
+                                                  l2_regularization=1.0, random_state=0)
+        raise ValueError(f"unknown estimator {self.estimator!r}")
+
     def fit(self, X, y, groups=None) -> "GradingModel":
         from sklearn.calibration import CalibratedClassifierCV
-        from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import GroupKFold, StratifiedKFold
 
         X = np.asarray(X, dtype=float)
@@ -56,30 +69,28 @@ class GradingModel:
             splitter = list(GroupKFold(n_splits=self.cv).split(Z, y_idx, groups))
         else:
             splitter = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=0)
-        clf = CalibratedClassifierCV(LogisticRegression(C=self.C, max_iter=2000), method=self.calibration,
-                                     cv=splitter)
+        # ensemble=False: calibrators are fitted on out-of-fold decisions, and one estimator on all
+        # rows is kept, which keeps boosted models small.
+        clf = CalibratedClassifierCV(self._make_estimator(), method=self.calibration, cv=splitter,
+                                     ensemble=self.estimator == "logistic")
         clf.fit(Z, y_idx)
         self.classes_ = [int(c) for c in clf.classes_]
         self.folds_ = []
         for cc in clf.calibrated_classifiers_:
             est = cc.estimator
-            coef, intercept = np.atleast_2d(est.coef_), np.atleast_1d(est.intercept_)
             calibrators = []
             for cal in cc.calibrators:
                 if self.calibration == "sigmoid":
                     calibrators.append({"a": float(cal.a_), "b": float(cal.b_)})
                 else:
                     calibrators.append({"x": cal.X_thresholds_.tolist(), "y": cal.y_thresholds_.tolist()})
-            self.folds_.append({"coef": coef.tolist(), "intercept": intercept.tolist(), "calibrators": calibrators})
+            self.folds_.append({"estimator": _export_estimator(est), "calibrators": calibrators})
         self._sklearn_ = clf  # kept only in memory, for the equivalence test
         return self
 
     def _fold_proba(self, Z, fold) -> np.ndarray:
-        coef = np.asarray(fold["coef"])
-        decision = Z @ coef.T + np.asarray(fold["intercept"])
+        decision = _decision(fold["estimator"], Z)
         n_classes = len(self.classes_)
-        if n_classes == 2 and decision.shape[1] == 1:
-            decision = decision  # binary: one decision column calibrates the positive class
         proba = np.zeros((Z.shape[0], n_classes))
         cols = range(decision.shape[1])
         for j, cal in zip(cols, fold["calibrators"]):
@@ -123,7 +134,8 @@ class GradingModel:
             "format": FORMAT,
             "labels": list(self.labels),
             "features": list(self.features),
-            "params": {"C": self.C, "calibration": self.calibration, "cv": self.cv},
+            "params": {"estimator": self.estimator, "C": self.C, "max_iter": self.max_iter,
+                       "calibration": self.calibration, "cv": self.cv},
             "scaler": {"mean": self.mean_.tolist(), "scale": self.scale_.tolist()},
             "classes": self.classes_,
             "folds": self.folds_,
@@ -155,8 +167,12 @@ class GradingModel:
         calibration = params.get("calibration")
         if calibration not in ("sigmoid", "isotonic"):
             fail("params.calibration", "expected sigmoid or isotonic")
-        model = cls(tuple(labels), tuple(features), float(params.get("C", 1.0)), calibration,
-                    int(params.get("cv", 5)), d.get("metadata") if isinstance(d.get("metadata"), dict) else {})
+        estimator = params.get("estimator", "logistic")
+        if estimator not in ("logistic", "boosting"):
+            fail("params.estimator", "expected logistic or boosting")
+        model = cls(tuple(labels), tuple(features), estimator, float(params.get("C", 1.0)),
+                    int(params.get("max_iter", 150)), calibration, int(params.get("cv", 5)),
+                    d.get("metadata") if isinstance(d.get("metadata"), dict) else {})
         scaler = d.get("scaler") if isinstance(d.get("scaler"), dict) else fail("scaler", "expected a mapping")
         model.mean_ = _vector(scaler.get("mean"), n_feat, path, "scaler.mean")
         model.scale_ = _vector(scaler.get("scale"), n_feat, path, "scaler.scale")
@@ -174,8 +190,7 @@ class GradingModel:
             where = f"folds[{i}]"
             if not isinstance(fold, dict):
                 fail(where, "expected a mapping")
-            coef = np.asarray(_matrix(fold.get("coef"), n_out, n_feat, path, f"{where}.coef"))
-            _vector(fold.get("intercept"), n_out, path, f"{where}.intercept")
+            _check_estimator(fold.get("estimator"), n_out, n_feat, path, f"{where}.estimator")
             cals = fold.get("calibrators")
             if not (isinstance(cals, list) and len(cals) == n_out):
                 fail(f"{where}.calibrators", f"expected {n_out} calibrators")
@@ -187,7 +202,6 @@ class GradingModel:
                 else:
                     xs = _vector(cal.get("x") if isinstance(cal, dict) else None, None, path, f"{key}.x")
                     _vector(cal.get("y"), len(xs), path, f"{key}.y")
-            del coef
         model.folds_ = folds
         return model
 
@@ -225,3 +239,82 @@ def _matrix(values, rows, cols, path, key):
     if not (isinstance(values, list) and len(values) == rows):
         raise DataError(path, key, f"expected {rows} rows")
     return [_vector(r, cols, path, f"{key}[{i}]") for i, r in enumerate(values)]
+
+
+# --- estimators as data ----------------------------------------------------------------------
+
+_TREE_KEYS = ("feature", "threshold", "left", "right", "leaf", "value", "missing_left")
+
+
+def _export_estimator(est) -> dict:
+    if hasattr(est, "coef_"):
+        return {"type": "logistic", "coef": np.atleast_2d(est.coef_).tolist(),
+                "intercept": np.atleast_1d(est.intercept_).tolist()}
+    rounds = []
+    for trees in est._predictors:
+        per_output = []
+        for tree in trees:
+            n = tree.nodes
+            per_output.append({
+                "feature": n["feature_idx"].astype(int).tolist(),
+                "threshold": [float(t) if np.isfinite(t) else 0.0 for t in n["num_threshold"]],
+                "left": n["left"].astype(int).tolist(), "right": n["right"].astype(int).tolist(),
+                "leaf": n["is_leaf"].astype(int).tolist(), "value": n["value"].astype(float).tolist(),
+                "missing_left": n["missing_go_to_left"].astype(int).tolist(),
+            })
+        rounds.append(per_output)
+    return {"type": "boosting", "baseline": np.ravel(est._baseline_prediction).tolist(), "trees": rounds}
+
+
+def _tree_values(tree: dict, Z: np.ndarray) -> np.ndarray:
+    feature, threshold = np.asarray(tree["feature"]), np.asarray(tree["threshold"])
+    left, right = np.asarray(tree["left"]), np.asarray(tree["right"])
+    leaf, value = np.asarray(tree["leaf"], bool), np.asarray(tree["value"])
+    missing_left = np.asarray(tree["missing_left"], bool)
+    node = np.zeros(len(Z), dtype=int)
+    rows = np.arange(len(Z))
+    for _ in range(len(feature)):       # a path is never longer than the number of nodes
+        active = ~leaf[node]
+        if not active.any():
+            break
+        x = Z[rows, feature[node]]
+        go_left = np.where(np.isnan(x), missing_left[node], x <= threshold[node])
+        node = np.where(active, np.where(go_left, left[node], right[node]), node)
+    return value[node]
+
+
+def _decision(est: dict, Z: np.ndarray) -> np.ndarray:
+    if est["type"] == "logistic":
+        return Z @ np.asarray(est["coef"]).T + np.asarray(est["intercept"])
+    raw = np.tile(np.asarray(est["baseline"], dtype=float), (len(Z), 1))
+    for per_output in est["trees"]:
+        for k, tree in enumerate(per_output):
+            raw[:, k] += _tree_values(tree, Z)
+    return raw
+
+
+def _check_estimator(est, n_out, n_feat, path, where):
+    if not isinstance(est, dict) or est.get("type") not in ("logistic", "boosting"):
+        raise DataError(path, where, "expected an estimator of type logistic or boosting")
+    if est["type"] == "logistic":
+        _matrix(est.get("coef"), n_out, n_feat, path, f"{where}.coef")
+        _vector(est.get("intercept"), n_out, path, f"{where}.intercept")
+        return
+    _vector(est.get("baseline"), n_out, path, f"{where}.baseline")
+    rounds = est.get("trees")
+    if not isinstance(rounds, list) or not rounds:
+        raise DataError(path, where + ".trees", "expected a list of boosting rounds")
+    for i, per_output in enumerate(rounds):
+        if not isinstance(per_output, list) or len(per_output) != n_out:
+            raise DataError(path, f"{where}.trees[{i}]", f"expected {n_out} trees")
+        for k, tree in enumerate(per_output):
+            key = f"{where}.trees[{i}][{k}]"
+            if not isinstance(tree, dict):
+                raise DataError(path, key, "expected a mapping")
+            n = len(tree.get("feature") or [])
+            for name in _TREE_KEYS:
+                _vector(tree.get(name), n, path, f"{key}.{name}")
+            for name, hi in (("feature", n_feat), ("left", n), ("right", n)):
+                idx = np.asarray(tree[name])
+                if n and ((idx < 0) | (idx >= hi) | (idx != np.round(idx))).any():
+                    raise DataError(path, f"{key}.{name}", f"indices must be integers in [0, {hi})")

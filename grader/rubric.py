@@ -114,7 +114,12 @@ def load_rubrics(directory: Path | None) -> dict[str, Rubric]:
 _ABBREVIATION = re.compile(r"\b([A-Za-z][A-Za-z\- ]{3,60}?)\s*\(([A-Z][A-Za-z0-9\-]{1,9}s?)\)")
 _BAD_EDGE = STOPWORDS | NEGATIONS | {"e", "g", "eg", "ie", "etc", "like", "use", "used", "using", "make",
                                      "makes", "allow", "allows", "help", "helps", "way", "called", "known",
-                                     "well", "example", "thus", "therefore", "e.g", "i.e", "often"}
+                                     "well", "example", "thus", "therefore", "e.g", "i.e", "often", "up", "down",
+                                     "out", "allowing", "model", "models", "deep", "highly", "between", "prevent",
+                                     "prevents", "computes", "compute", "important", "different", "various",
+                                     "specific", "particular", "certain", "new", "good", "better", "typically",
+                                     "usually", "commonly", "common", "process", "approach", "technique",
+                                     "techniques", "method", "methods", "cornerstone", "set", "sets", "based"}
 
 
 def _candidates(text: str, max_len: int = 3) -> Counter:
@@ -152,7 +157,8 @@ class RubricDrafter:
     def _idf(self, phrase: str) -> float:
         key = " ".join(stem(w) for w in phrase.split())
         df = getattr(self, "doc_freq_", Counter()).get(key, 0)
-        return math.log((1 + getattr(self, "n_docs_", 1)) / (1 + df)) + 1
+        # Damped: a concept common across the bank ("overfitting") can still be key here.
+        return math.sqrt(math.log((1 + getattr(self, "n_docs_", 1)) / (1 + df)) + 1)
 
     def draft(self, question: Question) -> Rubric:
         refs = question.references
@@ -161,7 +167,7 @@ class RubricDrafter:
         short = all(r.kind == "short" for r in refs)
         ref_text = "\n".join(r.text for r in refs)
         n_words = np.median([len(words(r.text)) for r in refs])
-        k = (1 if n_words <= 4 else 2) if short else int(np.clip(round(n_words / 45), 3, 7))
+        k = (1 if n_words <= 4 else 2) if short else int(np.clip(round(n_words / 25), 3, 7))
 
         question_stems = {stem(w) for w in words(question.question)}
         counts: Counter = Counter()
@@ -237,6 +243,4 @@ def _expansions(name: str, abbreviations: dict[str, str]) -> list[str]:
     for key, value in abbreviations.items():
         if key == name or (len(key.split()) > 1 and key in name):
             out.append(name.replace(key, value))
-    if "-" not in name and " " in name:
-        out.append(name.replace(" ", "-"))
     return list(dict.fromkeys(out))

@@ -1,0 +1,419 @@
+"""Batch grading of a CSV or JSONL file: streamed in chunks, every row kept in order.
+
+Output goes to `OUTPUT.part` as it is produced, with a checkpoint beside it recording how many
+input rows are done; the finished file is renamed into place, so an interrupted run never leaves
+a file that looks complete, and `resume=True` continues from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from .errors import GraderError
+
+OUTPUT_COLUMNS = ["score", "label", "confidence", "matched_concepts", "missed_concepts",
+                  "contradicted_concepts", "feedback", "status", "message"]
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+@dataclass
+class ColumnMap:
+    answer: str = "answer"
+    question_id: str = "question_id"
+    question: str = "question"
+    reference: str = "reference_answer"
+
+
+@dataclass
+class BatchSummary:
+    rows: int = 0
+    errors: int = 0
+    labels: Counter = field(default_factory=Counter)
+    score_sum: float = 0.0
+    scored: int = 0
+    seconds: dict = field(default_factory=lambda: Counter())
+    resumed_from: int = 0
+
+    @property
+    def mean_score(self) -> float | None:
+        return self.score_sum / self.scored if self.scored else None
+
+    def to_dict(self) -> dict:
+        slowest = max(self.seconds, key=self.seconds.get) if self.seconds else None
+        return {"rows": self.rows, "errors": self.errors, "labels": dict(self.labels),
+                "mean_score": None if self.mean_score is None else round(self.mean_score, 4),
+                "seconds": {k: round(v, 2) for k, v in self.seconds.items()}, "slowest_step": slowest,
+                "resumed_from_row": self.resumed_from}
+
+
+def neutralise_formula(value):
+    """Prefix a quote to text a spreadsheet would run as a formula; plain numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.match(value.strip()):
+        return "'" + value
+    return value
+
+
+def detect_format(path: str, default: str = "csv") -> str:
+    suffix = Path(path).suffix.lower() if path != "-" else ""
+    return {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+            ".parquet": "parquet", ".pq": "parquet"}.get(suffix, default)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+def _open_text(path: str):
+    if path == "-":
+        data = sys.stdin.buffer.read()
+        source = "<stdin>"
+    else:
+        p = Path(path)
+        if not p.exists():
+            raise GraderError(f"{path}: file not found")
+        if p.is_dir():
+            raise GraderError(f"{path}: is a directory, not a file")
+        try:
+            data = p.read_bytes() if p.stat().st_size < 64 * 1024 * 1024 else None
+        except OSError as exc:
+            raise GraderError(f"{path}: cannot read ({exc.strerror})") from None
+        source = path
+        if data is None:
+            return _checked_stream(p), source
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise GraderError(f"{source}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
+    return io.StringIO(text), source
+
+
+def _checked_stream(p: Path):
+    try:
+        return open(p, encoding="utf-8-sig", errors="strict", newline="")
+    except OSError as exc:
+        raise GraderError(f"{p}: cannot read ({exc.strerror})") from None
+
+
+def read_rows(path: str, fmt: str | None = None, chunk_size: int = 512) -> Iterator[list[dict]]:
+    """Yield lists of row dicts (all values str, or list for JSONL reference_answers)."""
+    fmt = fmt or detect_format(path)
+    stream, source = _open_text(path)
+    try:
+        if fmt == "csv":
+            yield from _read_csv(stream, source, chunk_size)
+        elif fmt == "jsonl":
+            yield from _read_jsonl(stream, source, chunk_size)
+        else:
+            raise GraderError(f"{source}: cannot read {fmt} input; use CSV or JSONL")
+    except UnicodeDecodeError as exc:
+        raise GraderError(f"{source}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
+    finally:
+        stream.close()
+
+
+def _read_csv(stream, source, chunk_size):
+    reader = csv.DictReader(stream)
+    try:
+        header = reader.fieldnames
+    except csv.Error as exc:
+        raise GraderError(f"{source}: not a readable CSV ({exc})") from None
+    if not header:
+        raise GraderError(f"{source}: the file is empty (no header row)")
+    chunk = []
+    try:
+        for row in reader:
+            extra = row.pop(None, None)
+            if extra:
+                row["_extra_fields"] = ",".join(extra)
+            chunk.append({k: ("" if v is None else v) for k, v in row.items()})
+            if len(chunk) >= chunk_size:
+                yield chunk
+                chunk = []
+    except csv.Error as exc:
+        raise GraderError(f"{source}: line {reader.line_num}: malformed CSV ({exc})") from None
+    if chunk:
+        yield chunk
+
+
+def _read_jsonl(stream, source, chunk_size):
+    chunk, seen = [], 0
+    for lineno, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        seen += 1
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            # A broken line is still a row: it comes out as an error row, in place.
+            obj = {"_parse_error": f"line {lineno}: invalid JSON ({exc})"}
+        chunk.append(obj)
+        if len(chunk) >= chunk_size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+    if seen == 0:
+        raise GraderError(f"{source}: the file is empty")
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+class _Writer:
+    def __init__(self, path: Path, fmt: str, append: bool):
+        self.path, self.fmt = path, fmt
+        self.columns: list[str] | None = None
+        self.header_written = append
+        mode = "a" if append else "w"
+        self.handle = open(path, mode, encoding="utf-8", newline="")
+        if fmt == "csv" and append:
+            # The header of the interrupted run fixes the column order.
+            with open(path, encoding="utf-8", newline="") as f:
+                self.columns = next(csv.reader(f), None)
+
+    def write(self, rows: list[dict]):
+        if self.fmt == "csv":
+            if self.columns is None:
+                self.columns = list(rows[0].keys())
+            writer = csv.DictWriter(self.handle, fieldnames=self.columns, extrasaction="ignore")
+            if not self.header_written:
+                writer.writeheader()
+                self.header_written = True
+            for r in rows:
+                writer.writerow({k: neutralise_formula(_cell(v)) for k, v in r.items()})
+        else:
+            for r in rows:
+                self.handle.write(json.dumps(r, ensure_ascii=False) + "\n")
+        self.handle.flush()
+
+    def close(self):
+        self.handle.close()
+
+
+def _cell(v):
+    if isinstance(v, list):
+        return "; ".join(map(str, v))
+    if v is None:
+        return ""
+    return v
+
+
+def _jsonl_to_parquet(src: Path, dst: Path):
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = None
+    schema = None
+    try:
+        for chunk in pd.read_json(src, lines=True, chunksize=5000, dtype=False):
+            for col in ("matched_concepts", "missed_concepts", "contradicted_concepts"):
+                if col in chunk:
+                    chunk[col] = chunk[col].map(lambda v: "; ".join(v) if isinstance(v, list) else v)
+            chunk = chunk.astype({c: "string" for c in chunk.columns if chunk[c].dtype == object})
+            table = pa.Table.from_pandas(chunk, preserve_index=False)
+            if writer is None:
+                schema = table.schema
+                writer = pq.ParquetWriter(dst, schema)
+            writer.write_table(table.cast(schema))
+    finally:
+        if writer:
+            writer.close()
+
+
+# --- the job ---------------------------------------------------------------------------------
+
+class BatchJob:
+    """Grades every row of an input file with `grader`, writing rows in input order."""
+
+    def __init__(self, grader, columns: ColumnMap | None = None, chunk_size: int = 256, progress=None):
+        self.grader = grader
+        self.columns = columns or ColumnMap()
+        self.chunk_size = chunk_size
+        self.progress = progress
+        self._questions: dict = {}
+        self.records: list[dict] = []   # compact per-row results for reports
+        self.keep_records = False
+
+    def question_for(self, row: dict):
+        """The question to grade this row against, or an error message."""
+        from .grading import user_question
+
+        c = self.columns
+        if "_parse_error" in row:
+            return None, row["_parse_error"]
+        qid = str(row.get(c.question_id, "") or "").strip()
+        refs = row.get("reference_answers")
+        if isinstance(refs, str):
+            refs = [refs]
+        refs = [str(r) for r in (refs or []) if r is not None and str(r).strip()]
+        first = str(row.get(c.reference, "") or "").strip()
+        extra = [str(row[k]).strip() for k in sorted(row, key=_ref_order)
+                 if k.startswith(c.reference + "_") and row[k] not in (None, "") and str(row[k]).strip()]
+        refs = ([first] if first else []) + extra + refs
+        if qid and self.grader.bank is not None and qid in self.grader.bank and not refs:
+            q = self.grader.bank.get(qid)
+            if not q.has_reference:
+                return None, f"question {qid} has no reference answer yet"
+            return q, None
+        question_text = str(row.get(c.question, "") or "").strip()
+        if refs:
+            if not question_text and not qid:
+                return None, f"no '{c.question}' text for the reference answer"
+            key = (qid, question_text, tuple(refs))
+            if key not in self._questions:
+                self._questions[key] = user_question(question_text or qid, refs, qid or None)
+            return self._questions[key], None
+        if qid:
+            return None, f"unknown question_id {qid!r} (not in the bank, and no reference_answer given)"
+        return None, f"no '{c.question_id}', and no '{c.question}' with '{c.reference}'"
+
+    def run(self, input_path: str, output_path: str, in_fmt=None, out_fmt=None, resume=False) -> BatchSummary:
+        summary = BatchSummary()
+        in_fmt = in_fmt or detect_format(input_path)
+        out_fmt = out_fmt or (detect_format(output_path, default=in_fmt) if output_path != "-" else "csv")
+        if out_fmt not in ("csv", "jsonl", "parquet"):
+            raise GraderError(f"{output_path}: unknown output format {out_fmt}")
+        to_stdout = output_path == "-"
+        final = None if to_stdout else Path(output_path)
+        part_fmt = "jsonl" if out_fmt == "parquet" else out_fmt
+        part = None if to_stdout else final.with_name(final.name + ".part")
+        checkpoint = None if to_stdout else final.with_name(final.name + ".checkpoint.json")
+        done = 0
+        if resume and not to_stdout:
+            if checkpoint.exists() and part.exists():
+                state = json.loads(checkpoint.read_text())
+                done = int(state.get("rows_done", 0))
+                summary.resumed_from = done
+                _truncate_to_rows(part, part_fmt, done)
+        if to_stdout:
+            writer = _Writer.__new__(_Writer)
+            writer.fmt, writer.columns, writer.header_written = out_fmt, None, False
+            writer.handle = sys.stdout
+            writer.path = None
+        else:
+            writer = _Writer(part, part_fmt, append=done > 0)
+
+        seen = 0
+        answer_col = self.columns.answer
+        checked_header = False
+        try:
+            for chunk in read_rows(input_path, in_fmt, self.chunk_size):
+                if not checked_header:
+                    self._check_columns(chunk[0], input_path, in_fmt)
+                    checked_header = True
+                start = seen
+                seen += len(chunk)
+                if seen <= done:
+                    continue
+                chunk = chunk[max(0, done - start):]
+                t = time.perf_counter()
+                out_rows = self._grade_chunk(chunk, answer_col, summary)
+                summary.seconds["grading"] += time.perf_counter() - t
+                t = time.perf_counter()
+                writer.write(out_rows)
+                summary.seconds["writing"] += time.perf_counter() - t
+                if checkpoint:
+                    checkpoint.write_text(json.dumps({"rows_done": seen, "input": str(input_path)}))
+                if self.progress:
+                    self.progress(len(chunk))
+        finally:
+            if not to_stdout:
+                writer.close()
+        summary.rows = seen
+        if not to_stdout:
+            if out_fmt == "parquet":
+                tmp = final.with_name(final.name + ".tmp")
+                _jsonl_to_parquet(part, tmp)
+                tmp.replace(final)
+                part.unlink()
+            else:
+                part.replace(final)
+            checkpoint.unlink(missing_ok=True)
+        return summary
+
+    def _check_columns(self, first_row: dict, source, fmt):
+        c = self.columns
+        if "_parse_error" in first_row and len(first_row) == 1 and fmt == "jsonl":
+            return
+        keys = set(first_row)
+        if c.answer not in keys:
+            raise GraderError(f"{source}: missing required column '{c.answer}' (columns: {', '.join(first_row)})")
+        has_refs = c.reference in keys or "reference_answers" in keys
+        if c.question_id not in keys and not (c.question in keys and has_refs):
+            if fmt == "jsonl":
+                return  # JSONL rows may differ; each row is checked on its own
+            raise GraderError(f"{source}: needs a '{c.question_id}' column, or '{c.question}' with "
+                              f"'{c.reference}' columns")
+
+    def _grade_chunk(self, chunk: list[dict], answer_col: str, summary: BatchSummary) -> list[dict]:
+        out = [dict(r) for r in chunk]
+        todo, positions = [], []
+        for i, row in enumerate(chunk):
+            q, error = self.question_for(row)
+            answer = row.get(answer_col)
+            answer = "" if answer is None else str(answer)
+            if error:
+                out[i].update({"status": "error", "message": error})
+                continue
+            todo.append((q, answer))
+            positions.append(i)
+        if todo:
+            results = self.grader.grade_many(todo)
+            for i, (q, answer), res in zip(positions, todo, results):
+                out[i].update({
+                    "score": res.score, "label": res.label, "confidence": res.confidence,
+                    "matched_concepts": res.matched_concepts, "missed_concepts": res.missed_concepts,
+                    "contradicted_concepts": res.contradicted_concepts, "feedback": res.feedback,
+                    "status": "ok", "message": "; ".join(res.notes),
+                })
+                if res.scaled_score is not None:
+                    out[i]["scaled_score"] = res.scaled_score
+                summary.labels[res.label] += 1
+                summary.score_sum += res.score
+                summary.scored += 1
+                if self.keep_records:
+                    self.records.append({"question_id": q.id, "question": q.question, "answer": answer[:300],
+                                         "score": res.score, "label": res.label, "confidence": res.confidence})
+        scaled = bool(self.grader.model.metadata.get("scale"))
+        for row in out:
+            if scaled:
+                row.setdefault("scaled_score", "")
+            for col in OUTPUT_COLUMNS:
+                row.setdefault(col, "" if col != "status" else "error")
+            if row["status"] == "error":
+                summary.errors += 1
+        return out
+
+
+def _ref_order(key: str):
+    tail = key.rsplit("_", 1)[-1]
+    return (0, int(tail)) if tail.isdigit() else (1, key)
+
+
+def _truncate_to_rows(part: Path, fmt: str, rows: int):
+    """Drop anything past the last checkpointed row (a write the interruption cut short)."""
+    if fmt == "csv":
+        with open(part, encoding="utf-8", newline="") as f:
+            reader = csv.reader(f)
+            kept = []
+            for i, rec in enumerate(reader):
+                if i > rows:
+                    break
+                kept.append(rec)
+        with open(part, "w", encoding="utf-8", newline="") as f:
+            csv.writer(f).writerows(kept)
+    else:
+        with open(part, encoding="utf-8") as f:
+            kept = [line for _, line in zip(range(rows), f)]
+        with open(part, "w", encoding="utf-8") as f:
+            f.writelines(kept)

@@ -1,0 +1,1 @@
+"""Commands registered on `grader.cli.main`."""
