@@ -1,1 +1,85 @@
-"""Commands registered on `grader.cli.main`."""
+"""`grader batch`: grade a CSV/JSONL file of answers."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from .cli import bank_option, friendly_errors, main, model_option, rubrics_option
+from .errors import GraderError
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(allow_dash=True))
+@click.option("--output", "-o", "output_path", default="-", show_default=True, type=click.Path(allow_dash=True),
+              help="Output file: .csv, .jsonl or .parquet by extension; '-' for stdout.")
+@click.option("--input-format", type=click.Choice(["csv", "jsonl"]), help="Input format (default: by extension, else CSV).")
+@click.option("--output-format", type=click.Choice(["csv", "jsonl", "parquet"]), help="Output format (default: by extension).")
+@click.option("--answer-column", default="answer", show_default=True, help="Column with the answer.")
+@click.option("--question-id-column", default="question_id", show_default=True, help="Column with a bank question id.")
+@click.option("--question-column", default="question", show_default=True, help="Column with the question text.")
+@click.option("--reference-column", default="reference_answer", show_default=True,
+              help="Column with the reference answer; further ones are COLUMN_2, COLUMN_3, ...")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its checkpoint.")
+@click.option("--report", "report_path", type=click.Path(), help="Also write a self-contained HTML report here.")
+@click.option("--chunk-size", default=256, show_default=True, type=click.IntRange(1, 100_000),
+              help="Rows read and graded at a time.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")
+@click.option("--json-summary", is_flag=True, help="Print the end-of-run summary as JSON on stderr.")
+@bank_option
+@rubrics_option
+@model_option
+@friendly_errors
+def batch(input_path, output_path, input_format, output_format, answer_column, question_id_column, question_column,
+          reference_column, resume, report_path, chunk_size, quiet, json_summary, bank_dir, rubrics_dir, model_path):
+    """Grade every row of a CSV or JSONL file of answers, keeping every row in input order.
+
+    Each row needs an `answer` and either a bank `question_id` or a `question` with a
+    `reference_answer` (more in `reference_answer_2`, ...; in JSONL `reference_answers` may be a
+    list). Other columns pass through. A bad row gets status=error and a message; it never stops
+    the job. Output is written to OUTPUT.part and renamed when complete.
+
+    \b
+    Examples:
+      grader batch answers.csv -o graded.csv --report report.html
+      cat answers.jsonl | grader batch - --input-format jsonl -o - > graded.csv
+      grader batch big.csv -o graded.parquet --resume
+    """
+    from .batch import BatchJob, ColumnMap
+    from .grading import Grader
+
+    if resume and output_path == "-":
+        raise GraderError("--resume needs an output file, not stdout")
+    if input_path == "-" and sys.stdin.isatty():
+        raise GraderError("reading answers from stdin, but stdin is a terminal; pipe a file or give a path")
+    grader = Grader.from_paths(bank_dir, rubrics_dir, model_path)
+    columns = ColumnMap(answer_column, question_id_column, question_column, reference_column)
+    show_progress = not quiet and sys.stderr.isatty()
+    bar = None
+    if show_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(unit=" rows", file=sys.stderr, dynamic_ncols=True)
+    job = BatchJob(grader, columns, chunk_size=chunk_size, progress=bar.update if bar else None)
+    job.keep_records = bool(report_path)
+    try:
+        summary = job.run(input_path, output_path, input_format, output_format, resume=resume)
+    except KeyboardInterrupt:
+        raise GraderError("interrupted; finished rows are kept, continue with --resume") from None
+    finally:
+        if bar:
+            bar.close()
+    if report_path:
+        from .batch_report import write_batch_report
+
+        write_batch_report(job.records, summary, report_path)
+    if json_summary:
+        click.echo(json.dumps(summary.to_dict()), err=True)
+    elif not quiet:
+        s = summary.to_dict()
+        labels = ", ".join(f"{k} {v}" for k, v in sorted(s["labels"].items())) or "none"
+        mean = "n/a" if s["mean_score"] is None else f"{s['mean_score']:.3f}"
+        click.echo(f"{s['rows']} rows, {s['errors']} errors; labels: {labels}; mean score {mean}; "
+                   f"slowest step: {s['slowest_step']} ({s['seconds'].get(s['slowest_step'], 0):.1f}s)", err=True)

@@ -18,7 +18,7 @@ from .embedding import Encoded
 from .rubric import Concept, Rubric
 from .text import ANTONYMS, NEGATIONS, STOPWORDS, clauses, stem, word_spans
 
-SEMANTIC_THRESHOLD = 0.72
+SEMANTIC_THRESHOLD = 0.62
 
 
 @dataclass
@@ -115,7 +115,7 @@ def _lexical_find(phrase: str, answer_words: list[str], answer_stems: list[str])
 
 
 def _window_vectors(answer: Encoded, spans):
-    """Embeddings of every 1-4 word window of the answer, pooled from its token vectors."""
+    """Embeddings of every 1-6 word window of the answer, pooled from its token vectors."""
     if not spans or len(answer.tokens) == 0:
         return None
     cum = np.vstack([np.zeros((1, answer.tokens.shape[1])), np.cumsum(answer.tokens, axis=0)])
@@ -129,7 +129,7 @@ def _window_vectors(answer: Encoded, spans):
         ranges.append((t0, t1))
     vecs, bounds = [], []
     n = len(spans)
-    for size in (1, 2, 3, 4):
+    for size in (1, 2, 3, 4, 5, 6):
         for i in range(n - size + 1):
             t0, t1 = ranges[i][0], ranges[i + size - 1][1]
             if t1 <= t0:
@@ -145,13 +145,21 @@ def _window_vectors(answer: Encoded, spans):
     return v, bounds
 
 
+NEGATION_REACH = 5  # words before a match that a negation cue can scope over
+
+
 def _contradicts(text: str, start: int, end: int, concept: Concept, clause_spans) -> bool:
     clause = next((c for c in clause_spans if c.start <= start < c.end + 1), None)
-    scope = text[clause.start:clause.end] if clause else text[max(0, start - 60):end + 30]
-    scope_words = [w for w, _, _ in word_spans(scope)]
+    lo, hi = (clause.start, clause.end) if clause else (max(0, start - 60), min(len(text), end + 30))
+    scope_words = [w for w, _, _ in word_spans(text[lo:hi])]
+    # Negation reaches the few words before the match in the same clause, and the match itself:
+    # "it does not randomly drop neurons" negates the match; "X does not help, and Y drops
+    # neurons" does not.
+    before = [w for w, s, e in word_spans(text[lo:start])][-NEGATION_REACH:]
+    inside = [w for w, _, _ in word_spans(text[start:end])]
     phrase_words = {w for p in concept.all_phrases for w, _, _ in word_spans(p)}
     negated_in_phrase = any(w in NEGATIONS for w in phrase_words)
-    negated = sum(1 for w in scope_words if w in NEGATIONS or w.endswith("n't"))
+    negated = sum(1 for w in before + inside if w in NEGATIONS or w.endswith("n't"))
     if negated % 2 == 1 and not negated_in_phrase:
         return True
     scope_stems = {stem(w) for w in scope_words}

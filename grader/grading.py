@@ -67,11 +67,18 @@ class Grader:
     """Grades answers against a question's references and rubric with a calibrated model."""
 
     def __init__(self, bank: Bank | None = None, rubrics: dict[str, Rubric] | None = None,
-                 model: GradingModel | None = None, embedder=None):
+                 model: GradingModel | None = None, embedder=None, memory=None, model_path=None):
         from .embedding import get_embedder
 
         self.bank = bank
-        self.model = model or GradingModel.load(os.environ.get(MODEL_ENV) or default_model_path())
+        model_path = model_path or (None if model else os.environ.get(MODEL_ENV) or default_model_path())
+        self.model = model or GradingModel.load(model_path)
+        # Answer memory (from `grader calibrate`): graded answers beside the model file.
+        self.memory = memory
+        if self.memory is None and model_path and any(f not in FEATURES for f in self.model.features):
+            from .calibration import AnswerMemory, memory_path_for
+
+            self.memory = AnswerMemory.load(memory_path_for(model_path))
         self.embedder = embedder or get_embedder(self.model.metadata.get("embedder"))
         self.rubrics = dict(rubrics or {})
         self.matcher = ConceptMatcher(self.embedder)
@@ -88,7 +95,7 @@ class Grader:
             own = Path(bank.directory) / "rubrics" if bank.directory and Path(bank.directory).is_dir() else None
             rubrics_dir = own if own and own.is_dir() else (default_rubrics_dir() if bank_dir is None else None)
         model = GradingModel.load(model_path) if model_path else None
-        return cls(bank, load_rubrics(rubrics_dir), model)
+        return cls(bank, load_rubrics(rubrics_dir), model, model_path=model_path)
 
     # --- rubrics ---------------------------------------------------------------------------
 
@@ -129,7 +136,14 @@ class Grader:
                                      [r.kind for r in q.references], matches)
             rows.append([feats[f] for f in FEATURES])
             all_matches.append(matches)
-        return np.array(rows, dtype=float).reshape(len(items), len(FEATURES)), all_matches
+        X = np.array(rows, dtype=float).reshape(len(items), len(FEATURES))
+        extra = [f for f in self.model.features if f not in FEATURES]
+        if extra:
+            # Signals beyond FEATURES (the answer memory of a calibrated model), appended in order.
+            from .calibration import extra_features
+
+            X = np.hstack([X, extra_features(self, items, extra)])
+        return X, all_matches
 
     def grade(self, question: Question | str, answer: str) -> GradeResult:
         return self.grade_many([(question, answer)])[0]

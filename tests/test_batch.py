@@ -1,0 +1,148 @@
+import csv
+import io
+import json
+
+import pytest
+
+from grader.batch import BatchJob, neutralise_formula
+from grader.cli import main
+
+ROWS = [
+    {"student": "s1", "question_id": "q004-035", "answer": "It randomly drops neurons during training to curb overfitting."},
+    {"student": "s2", "question_id": "no-such-id", "answer": "whatever"},
+    {"student": "s3", "question": "What is a tensor?", "reference_answer": "A multi-dimensional array of numbers.",
+     "answer": "an n-dimensional array"},
+    {"student": "s4", "question_id": "q004-035", "answer": ""},
+    {"student": "s5", "question_id": "q004-001", "answer": "=HYPERLINK(\"http://x\")"},
+    {"student": "s6", "answer": "no question at all"},
+    {"student": "s7", "question_id": "q003-t06", "answer": "no reference for this one"},
+    {"student": "s8", "question": "What is a tensor?", "reference_answer": "A multi-dimensional array of numbers.",
+     "reference_answer_2": "A generalisation of matrices to more dimensions.", "answer": "-1 is a number"},
+]
+COLUMNS = ["student", "question_id", "question", "reference_answer", "reference_answer_2", "answer"]
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        for r in rows:
+            w.writerow(r)
+    return path
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_rows_kept_in_order_with_errors_explained(tmp_path, runner):
+    src = write_csv(tmp_path / "in.csv", ROWS)
+    out = runner.invoke(main, ["batch", str(src), "-o", str(tmp_path / "out.csv"), "--chunk-size", "3"])
+    assert out.exit_code == 0, out.output
+    rows = read_csv(tmp_path / "out.csv")
+    assert [r["student"] for r in rows] == [r["student"] for r in ROWS]
+    status = {r["student"]: (r["status"], r["message"]) for r in rows}
+    assert status["s1"][0] == "ok" and rows[0]["label"] in ("correct", "partial", "incorrect")
+    assert status["s2"] == ("error", "unknown question_id 'no-such-id' (not in the bank, and no reference_answer given)")
+    assert status["s3"][0] == "ok"
+    assert status["s4"][0] == "ok" and rows[3]["label"] == "incorrect" and "empty" in status["s4"][1]
+    assert status["s6"][0] == "error" and "question_id" in status["s6"][1]
+    assert status["s7"][0] == "error" and "no reference" in status["s7"][1]
+    # Formula cells neutralised; plain negative numbers would stay numbers.
+    assert rows[4]["answer"].startswith("'=")
+    assert rows[7]["answer"] == "'-1 is a number"
+    assert not (tmp_path / "out.csv.part").exists() and not (tmp_path / "out.csv.checkpoint.json").exists()
+    assert "8 rows, 3 errors" in out.output or "8 rows, 3 errors" in (out.stderr if hasattr(out, "stderr") else "")
+
+
+def test_neutralise_formula_keeps_numbers():
+    assert neutralise_formula("-3.5") == "-3.5"
+    assert neutralise_formula("+1") == "+1"
+    assert neutralise_formula("@SUM(A1)") == "'@SUM(A1)"
+    assert neutralise_formula("plain") == "plain"
+
+
+def test_jsonl_in_parquet_out_and_reference_lists(tmp_path, runner):
+    import pandas as pd
+
+    src = tmp_path / "in.jsonl"
+    lines = [{"id": 1, "question": "What is a tensor?", "reference_answers": ["A multi-dimensional array."],
+              "answer": "an n-d array"},
+             {"id": 2, "question_id": "q004-035", "answer": "drops neurons randomly"}]
+    src.write_text("\n".join(json.dumps(l) for l in lines) + "\n{broken json\n", encoding="utf-8")
+    out = runner.invoke(main, ["batch", str(src), "-o", str(tmp_path / "out.parquet"), "-q"])
+    assert out.exit_code == 0, out.output
+    df = pd.read_parquet(tmp_path / "out.parquet")
+    assert list(df["status"]) == ["ok", "ok", "error"]
+    assert "invalid JSON" in df["message"].iloc[2]
+
+
+def test_stdin_to_stdout(tmp_path, runner):
+    src = write_csv(tmp_path / "in.csv", ROWS[:3])
+    out = runner.invoke(main, ["batch", "-", "-o", "-", "-q"], input=src.read_text())
+    assert out.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert [r["student"] for r in rows] == ["s1", "s2", "s3"]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty"),
+    (b"student,answer_text\ns1,hello\n", "missing required column 'answer'"),
+    (b"answer,foo\nhello,1\n", "needs a 'question_id' column"),
+    ("answer,question_id\nh\xe9llo,q004-035\n".encode("latin-1"), "not UTF-8"),
+])
+def test_bad_files_stop_with_one_line_error(tmp_path, runner, content, message):
+    src = tmp_path / "in.csv"
+    src.write_bytes(content)
+    out = runner.invoke(main, ["batch", str(src), "-o", str(tmp_path / "out.csv")])
+    assert out.exit_code == 1
+    assert message in out.output and "Traceback" not in out.output
+    assert str(src) in out.output
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_missing_file_and_column_remapping(tmp_path, runner):
+    out = runner.invoke(main, ["batch", str(tmp_path / "nope.csv")])
+    assert out.exit_code == 1 and "file not found" in out.output
+    src = tmp_path / "in.csv"
+    src.write_text("qid,response\nq004-035,randomly drops neurons\n", encoding="utf-8")
+    out = runner.invoke(main, ["batch", str(src), "--question-id-column", "qid", "--answer-column", "response",
+                               "-o", str(tmp_path / "o.csv"), "-q"])
+    assert out.exit_code == 0, out.output
+    assert read_csv(tmp_path / "o.csv")[0]["status"] == "ok"
+
+
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, grader, monkeypatch):
+    rows = [dict(r, student=f"{r['student']}-{i}") for i in range(4) for r in ROWS]
+    src = write_csv(tmp_path / "in.csv", rows)
+    BatchJob(grader, chunk_size=5).run(str(src), str(tmp_path / "full.csv"))
+
+    job = BatchJob(grader, chunk_size=5)
+    calls = {"n": 0}
+    real = job._grade_chunk
+
+    def dying(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(job, "_grade_chunk", dying)
+    with pytest.raises(KeyboardInterrupt):
+        job.run(str(src), str(tmp_path / "out.csv"))
+    assert not (tmp_path / "out.csv").exists()          # nothing that looks complete
+    assert (tmp_path / "out.csv.part").exists()
+    resumed = BatchJob(grader, chunk_size=5)
+    summary = resumed.run(str(src), str(tmp_path / "out.csv"), resume=True)
+    assert summary.resumed_from == 10
+    assert (tmp_path / "out.csv").read_text() == (tmp_path / "full.csv").read_text()
+
+
+def test_report_html(tmp_path, runner):
+    src = write_csv(tmp_path / "in.csv", ROWS)
+    out = runner.invoke(main, ["batch", str(src), "-o", str(tmp_path / "o.csv"), "--report", str(tmp_path / "r.html"),
+                               "-q"])
+    assert out.exit_code == 0
+    page = (tmp_path / "r.html").read_text()
+    assert "data:image/png;base64," in page and "Least sure" in page and "q004-035" in page
