@@ -33,6 +33,9 @@ MEMORY_FORMAT = "grader-answer-memory/1"
 MEMORY_K = 5              # nearest graded answers averaged
 MEMORY_TEMPERATURE = 0.05  # softmax temperature over their similarities
 MEMORY_DROPOUT = 0.25      # share of training questions shown without memory, so unseen ones are handled
+# A question without graded answers gets these values (not NaN: the model's scaler needs finite
+# numbers); -1 lies outside every memory signal's range, so trees split it off cleanly.
+MEMORY_MISSING = (-1.0, -1.0, -1.0, -1.0, 0.0)
 DEFAULT_LABEL_SETS = (("incorrect", "partial", "correct"), ("incorrect", "correct"))
 
 
@@ -292,9 +295,9 @@ def memory_features(query_keys, query_emb, mem_keys, mem_emb, mem_t, exclude_sel
     """MEMORY_FEATURES for each query from the graded answers of the same question.
 
     With `exclude_self`, queries are the memory rows themselves and each leaves itself out.
-    NaN where the question has no (other) graded answer.
+    MEMORY_MISSING where the question has no (other) graded answer.
     """
-    out = np.full((len(query_keys), len(MEMORY_FEATURES)), np.nan)
+    out = np.tile(np.array(MEMORY_MISSING, dtype=float), (len(query_keys), 1))
     mem_keys = np.asarray(mem_keys)
     by_key: dict[str, np.ndarray] = {}
     for key in set(mem_keys.tolist()):
@@ -463,7 +466,7 @@ def _train_memory_columns(data, rows, emb, opts: Options, rng) -> np.ndarray:
     uniq = sorted(set(keys))
     dropped = {k for k in uniq if rng.random() < MEMORY_DROPOUT}
     mask = np.array([k in dropped for k in keys])
-    cols[mask] = np.nan
+    cols[mask] = MEMORY_MISSING
     return cols
 
 

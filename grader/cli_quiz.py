@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+from pathlib import Path
 
 import click
 
@@ -180,6 +181,8 @@ def quiz(topic, level, count, ids, seed, ahead, db_path, bank_dir, rubrics_dir, 
     for lv in level:
         if lv not in LEVELS:
             raise GraderError(f"unknown level {lv!r}; choose from: {', '.join(LEVELS)}")
+    if model_path and not Path(model_path).exists():
+        raise GraderError(f"{model_path}: model not found")
     id_list = _split_ids(ids)
     bank = load_bank(bank_dir)
     with _open_store(db_path) as store:
@@ -197,11 +200,9 @@ def quiz(topic, level, count, ids, seed, ahead, db_path, bank_dir, rubrics_dir, 
                        f" ({_local(plan.next_due)}); use --ahead to practise now."
             click.echo(msg)
             return
-        from .grading import Grader
         from .quiz import QuizSession
 
-        grader = Grader.from_paths(bank_dir, rubrics_dir, model_path)
-        session = QuizSession(grader, store)
+        session = QuizSession(_LazyGrader(bank_dir, rubrics_dir, model_path), store)
         reader = AnswerReader()
         parts = [f"{n} {what}" for n, what in ((plan.due, "due"), (plan.new, "new"), (plan.ahead, "not yet due")) if n]
         click.echo(f"{len(plan.questions)} question(s): {', '.join(parts)}. "
@@ -211,7 +212,24 @@ def quiz(topic, level, count, ids, seed, ahead, db_path, bank_dir, rubrics_dir, 
             _run(session, plan.questions, reader)
         except KeyboardInterrupt:
             click.echo("\nInterrupted.")
-        _print_summary(session.summary(), store)
+        finally:
+            _print_summary(session.summary(), store)
+
+
+class _LazyGrader:
+    """Loads the model on the first answer to grade: questions show at once, and a session of
+    skips and reveals never loads it."""
+
+    def __init__(self, *paths):
+        self.paths = paths
+        self._grader = None
+
+    def grade(self, question, answer):
+        if self._grader is None:
+            from .grading import Grader
+
+            self._grader = Grader.from_paths(*self.paths)
+        return self._grader.grade(question, answer)
 
 
 def _run(session, questions, reader):

@@ -114,35 +114,35 @@ def _lexical_find(phrase: str, answer_words: list[str], answer_stems: list[str])
     return None
 
 
-def _window_vectors(answer: Encoded, spans):
+def _window_vectors(answer: Encoded, spans, max_words: int = 6):
     """Embeddings of every 1-6 word window of the answer, pooled from its token vectors."""
     if not spans or len(answer.tokens) == 0:
         return None
-    cum = np.vstack([np.zeros((1, answer.tokens.shape[1])), np.cumsum(answer.tokens, axis=0)])
-    starts = answer.offsets[:, 0]
-    ends = answer.offsets[:, 1]
-    # Token index range of each word (words past the truncation point have none).
-    ranges = []
-    for _, s, e in spans:
-        t0 = int(np.searchsorted(starts, s, side="left"))
-        t1 = int(np.searchsorted(ends, e, side="right"))
-        ranges.append((t0, t1))
-    vecs, bounds = [], []
+    cum = np.vstack([np.zeros((1, answer.tokens.shape[1]), dtype=answer.tokens.dtype),
+                     np.cumsum(answer.tokens, axis=0)])
+    word_start = np.array([s for _, s, _ in spans])
+    word_end = np.array([e for _, _, e in spans])
+    # Token index range of each word (words past the truncation point get an empty range).
+    t0 = np.searchsorted(answer.offsets[:, 0], word_start, side="left")
+    t1 = np.searchsorted(answer.offsets[:, 1], word_end, side="right")
+    content = np.array([w not in STOPWORDS for w, _, _ in spans])
     n = len(spans)
-    for size in (1, 2, 3, 4, 5, 6):
-        for i in range(n - size + 1):
-            t0, t1 = ranges[i][0], ranges[i + size - 1][1]
-            if t1 <= t0:
-                continue
-            if size == 1 and spans[i][0] in STOPWORDS:
-                continue
-            vecs.append((cum[t1] - cum[t0]) / (t1 - t0))
-            bounds.append((spans[i][1], spans[i + size - 1][2]))
-    if not vecs:
+    first, last = [], []
+    for size in range(1, max_words + 1):
+        i = np.arange(n - size + 1)
+        if size == 1:
+            i = i[content[i]]
+        first.append(i)
+        last.append(i + size - 1)
+    first, last = np.concatenate(first), np.concatenate(last)
+    lo, hi = t0[first], t1[last]
+    keep = hi > lo
+    first, last, lo, hi = first[keep], last[keep], lo[keep], hi[keep]
+    if not len(lo):
         return None
-    v = np.array(vecs)
+    v = (cum[hi] - cum[lo]) / (hi - lo)[:, None]
     v /= np.linalg.norm(v, axis=1, keepdims=True) + 1e-12
-    return v, bounds
+    return v, list(zip(word_start[first].tolist(), word_end[last].tolist()))
 
 
 NEGATION_REACH = 5  # words before a match that a negation cue can scope over

@@ -35,6 +35,20 @@ def _sentence_vectors(enc: Encoded) -> _Sentences:
     return _Sentences([s for s, _ in keep], np.stack([v for _, v in keep]))
 
 
+_REFERENCE_CACHE: dict[str, tuple] = {}
+
+
+def _reference_info(ref: Encoded):
+    """Sentence vectors, content stems and length of a reference: computed once per text."""
+    info = _REFERENCE_CACHE.get(ref.text)
+    if info is None:
+        if len(_REFERENCE_CACHE) > 20_000:
+            _REFERENCE_CACHE.clear()
+        info = (_sentence_vectors(ref), set(content_stems(ref.text)), len(words(ref.text)))
+        _REFERENCE_CACHE[ref.text] = info
+    return info
+
+
 def _negations(text: str) -> int:
     return sum(1 for w in words(text) if w in NEGATIONS or w.endswith("n't"))
 
@@ -70,8 +84,8 @@ def compute_features(question_text: str, question_vec: np.ndarray, answer: Encod
     ans_sent = _sentence_vectors(answer)
     recall, precision, worst = 0.0, 0.0, 0.0
     neg_mismatch, reversal = 0.0, 0.0
-    for ref in references:
-        ref_sent = _sentence_vectors(ref)
+    ref_info = [_reference_info(r) for r in references]
+    for ref, (ref_sent, _, _) in zip(references, ref_info):
         sims = ref_sent.vectors @ ans_sent.vectors.T              # (ref sentences, answer sentences)
         recall = max(recall, float(sims.max(axis=1).mean()))
         precision = max(precision, float(sims.max(axis=0).mean()))
@@ -96,13 +110,13 @@ def compute_features(question_text: str, question_vec: np.ndarray, answer: Encod
 
     a_stems = set(content_stems(text))
     q_stems = set(content_stems(question_text))
-    ref_stem_sets = [set(content_stems(r.text)) for r in references]
+    ref_stem_sets = [stems for _, stems, _ in ref_info]
     all_ref_stems = set().union(*ref_stem_sets)
     lex_recall = max((len(a_stems & s) / len(s) if s else 0.0) for s in ref_stem_sets)
     lex_precision = len(a_stems & (all_ref_stems | q_stems)) / len(a_stems) if a_stems else 0.0
     question_copy = len(a_stems & q_stems) / len(a_stems) if a_stems else 0.0
     cos_q = float(question_vec @ answer.vector)
-    ref_len = float(np.median([len(words(r.text)) for r in references]))
+    ref_len = float(np.median([n for _, _, n in ref_info]))
 
     return {
         "cos_max": float(cos.max()),

@@ -182,7 +182,7 @@ class RubricDrafter:
         cands = [c for c in counts if not all(stem(w) in question_stems for w in c.split())] or list(counts)
         if not cands:
             cands = [" ".join(words(ref_text)[:4])]
-        cands = sorted(cands, key=lambda c: -counts[c])[:150]
+        cands = sorted(cands, key=lambda c: -counts[c])[:60]
 
         vecs = self.embedder.encode(cands)
         ref_vecs = self.embedder.encode([r.text for r in refs])
