@@ -103,6 +103,9 @@ def main():
         if len(q.references) >= 2:
             for r in q.references:
                 add(r.text, "correct", "cross_source_reference", r.source)
+        else:
+            # A long, complete answer must be able to score as correct: the reference itself.
+            add(q.references[0].text, "correct", "reference_itself")
         add(q.question, "incorrect", "question_copy")
         # The reference's rarest content words as a bare list: gaming by keywords.
         ref_words = [w for w in dict.fromkeys(words(" ".join(r.text for r in q.references)))

@@ -37,12 +37,15 @@ def load_rows():
     return [json.loads(l) for l in DATA.read_text(encoding="utf-8").splitlines() if l.strip()]
 
 
-def featurize(rows, embedder_name=None):
+def featurize(rows, embedder_name=None, drafted_rubrics=False):
+    """Signals for every row, with the bank's reviewed rubrics or with rubrics drafted on the fly
+    (what a question without a rubric file gets)."""
     bank = load_bank(ROOT / "questions")
     embedder = get_embedder(embedder_name)
     # The model is not needed for features; a placeholder keeps Grader's constructor happy.
     placeholder = GradingModel(features=FEATURES)
-    grader = Grader(bank, load_rubrics(ROOT / "rubrics"), placeholder, embedder)
+    rubrics = {} if drafted_rubrics else load_rubrics(ROOT / "rubrics")
+    grader = Grader(bank, rubrics, placeholder, embedder)
     items = []
     for r in rows:
         q = bank.get(r["question_id"])
@@ -57,15 +60,19 @@ def main():
     rows = load_rows()
     t0 = time.time()
     X = featurize(rows)
+    X_drafted = featurize(rows, drafted_rubrics=True)
     seconds = time.time() - t0
     y = np.array([r["label"] for r in rows])
     split = np.array([r["split"] for r in rows])
     groups = np.array([r["question_id"] for r in rows])
     train, test = split == "train", split == "test"
 
-    model = GradingModel(labels=DEFAULT_LABELS, features=FEATURES, estimator="boosting", calibration="sigmoid", cv=5)
-    model.fit(X[train], y[train], groups=groups[train])
+    # Every training answer twice: with the reviewed rubric and with a drafted one.
+    model = GradingModel(labels=DEFAULT_LABELS, features=FEATURES, estimator="boosting", calibration="sigmoid", cv=10)
+    model.fit(np.vstack([X[train], X_drafted[train]]), np.concatenate([y[train], y[train]]),
+              groups=np.concatenate([groups[train], groups[train]]))
     proba = model.predict_proba(X[test])
+    proba_drafted = model.predict_proba(X_drafted[test])
     y_idx = np.array([DEFAULT_LABELS.index(v) for v in y[test]])
     test_rows = [r for r, t in zip(rows, test) if t]
 
@@ -90,6 +97,10 @@ def main():
         "test_all": subset(np.ones(len(test_rows), bool)),
         "test_handwritten": subset(hand),
         "test_derived": subset(~hand),
+        "test_all_with_drafted_rubrics": classification_metrics(
+            proba_drafted, y_idx, DEFAULT_LABELS),
+        "test_handwritten_with_drafted_rubrics": classification_metrics(
+            proba_drafted[hand], y_idx[hand], DEFAULT_LABELS),
         "gaming_rows": int(gaming.sum()), "gaming_labelled_correct": gaming_correct,
         "per_kind": per_kind,
         "featurize_seconds": round(seconds, 1),
@@ -107,6 +118,7 @@ def main():
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1), encoding="utf-8")
     print(json.dumps({k: results[k] for k in ("test_all", "test_handwritten", "test_derived",
+                                              "test_all_with_drafted_rubrics", "test_handwritten_with_drafted_rubrics",
                                               "gaming_rows", "gaming_labelled_correct")}, indent=1))
 
 

@@ -18,7 +18,7 @@ from .embedding import Encoded
 from .rubric import Concept, Rubric
 from .text import ANTONYMS, NEGATIONS, STOPWORDS, clauses, stem, word_spans
 
-SEMANTIC_THRESHOLD = 0.62
+SEMANTIC_THRESHOLD = 0.70
 
 
 @dataclass
@@ -31,18 +31,17 @@ class ConceptMatch:
 
 
 def _max_edits(word: str) -> int:
-    return 0 if len(word) < 5 else 1 if len(word) < 8 else 2
+    # Bounded so that real words stay apart ("validation" vs "values", "cropping" vs "drops").
+    return 0 if len(word) < 6 else 1 if len(word) < 10 else 2
 
 
 def _word_matches(answer_word: str, answer_stem: str, phrase_word: str, phrase_stem: str) -> str | None:
     if answer_stem == phrase_stem or answer_word == phrase_word:
         return "lexical"
     limit = _max_edits(phrase_word)
-    if limit and abs(len(answer_word) - len(phrase_word)) <= limit + 2:
-        if Levenshtein.distance(answer_word, phrase_word, score_cutoff=limit) <= limit:
-            return "fuzzy"
-        if Levenshtein.distance(answer_stem, phrase_stem, score_cutoff=limit) <= limit:
-            return "fuzzy"
+    if (limit and answer_word[:1] == phrase_word[:1] and abs(len(answer_word) - len(phrase_word)) <= limit
+            and Levenshtein.distance(answer_word, phrase_word, score_cutoff=limit) <= limit):
+        return "fuzzy"
     return None
 
 
@@ -62,26 +61,54 @@ class ConceptMatcher:
         windows = _window_vectors(answer, spans)
         out = []
         for concept in rubric.concepts:
-            best: tuple[float, str, int, int] = (0.0, "", -1, -1)
+            best: tuple[float, str, int, int, str] = (0.0, "", -1, -1, "")
+            reversed_at = None
             for phrase in concept.all_phrases:
                 found = _lexical_find(phrase, answer_words, answer_stems)
                 if found:
                     how, i, j = found
-                    best = max(best, (1.0, how, spans[i][1], spans[j][2]))
+                    best = max(best, (1.0, how, spans[i][1], spans[j][2], phrase))
                     continue
+                for flipped in _antonym_variants(phrase) if reversed_at is None else []:
+                    found = _lexical_find(flipped, answer_words, answer_stems)
+                    if found:
+                        reversed_at = (spans[found[1]][1], spans[found[2]][2])
+                        break
+                partial = _lexical_share(phrase, answer_stems)
+                if partial:
+                    # Most words of a multi-word phrase: evidence for the signal, not a match.
+                    best = max(best, (partial * (self.semantic_threshold - 0.01), "partial", -1, -1, phrase))
                 if windows is not None and phrase in phrase_vecs:
                     vecs, bounds = windows
                     sims = vecs @ phrase_vecs[phrase]
                     k = int(np.argmax(sims))
-                    best = max(best, (float(sims[k]), "semantic", bounds[k][0], bounds[k][1]))
-            score, how, start, end = best
-            if score >= self.semantic_threshold:
+                    best = max(best, (float(sims[k]), "semantic", bounds[k][0], bounds[k][1], phrase))
+            score, how, start, end, phrase = best
+            if reversed_at and score < 1.0:
+                # The phrase with a word swapped for its antonym: "increases overfitting" for
+                # "reduces overfitting".
+                out.append(ConceptMatch(concept, 1.0, "contradicted", text[reversed_at[0]:reversed_at[1]], "antonym"))
+            elif score >= self.semantic_threshold:
                 evidence = text[start:end]
-                status = "contradicted" if _contradicts(text, start, end, concept, clause_spans) else "matched"
+                status = "contradicted" if _contradicts(text, start, end, phrase, clause_spans) else "matched"
                 out.append(ConceptMatch(concept, score, status, evidence, how))
             else:
                 out.append(ConceptMatch(concept, score, "missed"))
         return out
+
+
+def _antonym_variants(phrase: str) -> list[str]:
+    """The phrase with one word at a time swapped for its antonym."""
+    ws = [w for w, _, _ in word_spans(phrase)]
+    return [" ".join(ws[:i] + [ANTONYMS[w]] + ws[i + 1:]) for i, w in enumerate(ws) if w in ANTONYMS]
+
+
+def _lexical_share(phrase: str, answer_stems: list[str]) -> float:
+    content = [stem(w) for w, _, _ in word_spans(phrase) if w not in STOPWORDS]
+    if len(content) < 2:
+        return 0.0
+    present = set(answer_stems)
+    return sum(c in present for c in content) / len(content)
 
 
 def _lexical_find(phrase: str, answer_words: list[str], answer_stems: list[str]):
@@ -148,21 +175,22 @@ def _window_vectors(answer: Encoded, spans, max_words: int = 6):
 NEGATION_REACH = 5  # words before a match that a negation cue can scope over
 
 
-def _contradicts(text: str, start: int, end: int, concept: Concept, clause_spans) -> bool:
+def _contradicts(text: str, start: int, end: int, phrase: str, clause_spans) -> bool:
     clause = next((c for c in clause_spans if c.start <= start < c.end + 1), None)
     lo, hi = (clause.start, clause.end) if clause else (max(0, start - 60), min(len(text), end + 30))
-    scope_words = [w for w, _, _ in word_spans(text[lo:hi])]
     # Negation reaches the few words before the match in the same clause, and the match itself:
     # "it does not randomly drop neurons" negates the match; "X does not help, and Y drops
     # neurons" does not.
     before = [w for w, s, e in word_spans(text[lo:start])][-NEGATION_REACH:]
     inside = [w for w, _, _ in word_spans(text[start:end])]
-    phrase_words = {w for p in concept.all_phrases for w, _, _ in word_spans(p)}
+    phrase_words = {w for w, _, _ in word_spans(phrase)}
     negated_in_phrase = any(w in NEGATIONS for w in phrase_words)
     negated = sum(1 for w in before + inside if w in NEGATIONS or w.endswith("n't"))
     if negated % 2 == 1 and not negated_in_phrase:
         return True
-    scope_stems = {stem(w) for w in scope_words}
+    # An antonym counts only next to the match ("increases overfitting" against "reduces
+    # overfitting"), not anywhere in a long clause.
+    scope_stems = {stem(w) for w in before[-2:] + inside}
     for w in phrase_words:
         anti = ANTONYMS.get(w)
         if anti and stem(anti) in scope_stems and stem(w) not in scope_stems:

@@ -16,7 +16,7 @@ FEATURES = (
     "rubric_coverage", "rubric_matched", "required_matched", "contradicted",
     "negation_mismatch", "reversal",
     "lex_recall", "lex_precision", "question_copy", "cos_question", "cos_gain_over_question",
-    "log_words", "length_ratio", "stopword_ratio", "comma_density", "short_reference",
+    "log_words", "length_ratio", "stopword_ratio", "comma_density", "short_reference", "rubric_drafted",
 )
 
 
@@ -74,7 +74,7 @@ def _reversal(answer_sentence: str, answer_text: str, reference_sentence: str, r
 
 def compute_features(question_text: str, question_vec: np.ndarray, answer: Encoded,
                      references: list[Encoded], reference_kinds: list[str],
-                     matches: list[ConceptMatch]) -> dict[str, float]:
+                     matches: list[ConceptMatch], rubric_drafted: bool = False) -> dict[str, float]:
     text = answer.text
     answer_words = words(text)
     ref_vecs = np.stack([r.vector for r in references])
@@ -141,4 +141,6 @@ def compute_features(question_text: str, question_vec: np.ndarray, answer: Encod
         "stopword_ratio": stopword_ratio(text),
         "comma_density": text.count(",") / (len(answer_words) + 1),
         "short_reference": float(short_mask.all()),
+        # Drafted rubrics match less reliably than reviewed ones; the model learns to lean on them less.
+        "rubric_drafted": float(rubric_drafted),
     }

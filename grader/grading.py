@@ -133,7 +133,7 @@ class Grader:
             matches = self.matcher.match(enc, rubric)
             feats = compute_features(q.question, encoded[q.question].vector, enc,
                                      [encoded[r.text] for r in q.references],
-                                     [r.kind for r in q.references], matches)
+                                     [r.kind for r in q.references], matches, rubric.drafted)
             rows.append([feats[f] for f in FEATURES])
             all_matches.append(matches)
         X = np.array(rows, dtype=float).reshape(len(items), len(FEATURES))

@@ -73,7 +73,12 @@ class GradingModel:
         # rows is kept, which keeps boosted models small.
         clf = CalibratedClassifierCV(self._make_estimator(), method=self.calibration, cv=splitter,
                                      ensemble=self.estimator == "logistic")
-        clf.fit(Z, y_idx)
+        from threadpoolctl import threadpool_limits
+
+        # One OpenMP thread: on a shared 2-core machine, busy-waiting threads of the tree grower
+        # can slow boosting down a hundredfold.
+        with threadpool_limits(limits=1):
+            clf.fit(Z, y_idx)
         self.classes_ = [int(c) for c in clf.classes_]
         self.folds_ = []
         for cc in clf.calibrated_classifiers_:

@@ -21,10 +21,12 @@ when where why how i me my we our you your he she they them their his her so tha
 also such more most other some any each both all few many much own same only s t one two
 """.split())
 
+# Cues that flip the statement they scope over. Contrast words ("instead", "rather", "without")
+# are left out: "ReLU instead of sigmoid" or "without non-linearity the net is linear" are
+# correct statements, not denials.
 NEGATIONS = frozenset("""
 not no never none nobody nothing neither nor cannot can't cant don't dont doesn't doesnt didn't
-didnt isn't isnt aren't arent wasn't wasnt won't wont shouldn't wouldn't couldn't without
-hardly barely fails lacks instead rather
+didnt isn't isnt aren't arent wasn't wasnt won't wont shouldn't wouldn't couldn't
 """.split())
 
 # Pairs whose swap reverses a statement about deep learning: used to spot contradictions of a
