@@ -18,7 +18,7 @@ import yaml
 
 from .bank import Question
 from .errors import DataError
-from .text import NEGATIONS, STOPWORDS, stem, words
+from .text import NEGATIONS, STOPWORDS, stem, word_spans, words
 
 RUBRICS_ENV = "GRADER_RUBRICS"
 
@@ -122,10 +122,19 @@ _BAD_EDGE = STOPWORDS | NEGATIONS | {"e", "g", "eg", "ie", "etc", "like", "use",
                                      "techniques", "method", "methods", "cornerstone", "set", "sets", "based"}
 
 
-def _candidates(text: str, max_len: int = 3) -> Counter:
-    out: Counter = Counter()
-    for sentence in re.split(r"[.;:!?\n()\[\],]", text):
-        ws = words(sentence)
+_BREAK = re.compile(r"[.;:!?\n()\[\],]")
+
+
+def _candidate_spans(text: str, max_len: int = 3) -> dict[str, list[tuple[int, int]]]:
+    """Candidate key phrases (1-3 word n-grams not starting or ending in a function word) with
+    the character spans where they occur."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    pos = 0
+    for sentence in _BREAK.split(text):
+        start = text.find(sentence, pos)
+        pos = start + len(sentence)
+        spans = word_spans(sentence)
+        ws = [w for w, _, _ in spans]
         for n in range(1, max_len + 1):
             for i in range(len(ws) - n + 1):
                 gram = ws[i:i + n]
@@ -135,8 +144,12 @@ def _candidates(text: str, max_len: int = 3) -> Counter:
                     continue
                 if any(w.isdigit() for w in gram):
                     continue
-                out[" ".join(gram)] += 1
+                out.setdefault(" ".join(gram), []).append((start + spans[i][1], start + spans[i + n - 1][2]))
     return out
+
+
+def _candidates(text: str, max_len: int = 3) -> Counter:
+    return Counter({c: len(where) for c, where in _candidate_spans(text, max_len).items()})
 
 
 class RubricDrafter:
@@ -170,10 +183,15 @@ class RubricDrafter:
         k = (1 if n_words <= 4 else 2) if short else int(np.clip(round(n_words / 25), 3, 7))
 
         question_stems = {stem(w) for w in words(question.question)}
+        encoded = self.embedder.encode_full([r.text for r in refs])
         counts: Counter = Counter()
-        for r in refs:
-            counts.update(set(_candidates(r.text)))     # presence in several references counts more
-            counts.update(_candidates(r.text))
+        where: dict[str, tuple[int, int, int]] = {}
+        for k_ref, r in enumerate(refs):
+            spans = _candidate_spans(r.text)
+            counts.update(set(spans))                    # presence in several references counts more
+            counts.update({c: len(v) for c, v in spans.items()})
+            for c, v in spans.items():
+                where.setdefault(c, (k_ref, *v[0]))
         if short:
             # A flashcard answer is itself the concept: keep it whole when it is short.
             whole = " ".join(words(refs[0].text))
@@ -184,8 +202,14 @@ class RubricDrafter:
             cands = [" ".join(words(ref_text)[:4])]
         cands = sorted(cands, key=lambda c: -counts[c])[:60]
 
-        vecs = self.embedder.encode(cands)
-        ref_vecs = self.embedder.encode([r.text for r in refs])
+        # Each candidate's vector is pooled from the reference's own token vectors: no extra
+        # model call per candidate.
+        vecs = []
+        for c in cands:
+            vec = encoded[where[c][0]].span(where[c][1], where[c][2]) if c in where else None
+            vecs.append(vec if vec is not None else self.embedder.encode([c])[0])
+        vecs = np.stack(vecs)
+        ref_vecs = np.stack([e.vector for e in encoded])
         semantic = (vecs @ ref_vecs.T).max(axis=1)
         lexical = np.array([math.log1p(counts[c]) * self._idf(c) * (1 + 0.15 * (len(c.split()) - 1)) for c in cands])
         lexical = lexical / (lexical.max() + 1e-9)
