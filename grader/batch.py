@@ -7,6 +7,7 @@ a file that looks complete, and `resume=True` continues from the checkpoint.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -72,34 +73,32 @@ def detect_format(path: str, default: str = "csv") -> str:
 # --- reading ---------------------------------------------------------------------------------
 
 def _open_text(path: str):
+    """A text stream over the input; the file is checked to be UTF-8 first (streaming, so a
+    large file is never held in memory) so a bad encoding stops the job before any output."""
     if path == "-":
-        data = sys.stdin.buffer.read()
-        source = "<stdin>"
-    else:
-        p = Path(path)
-        if not p.exists():
-            raise GraderError(f"{path}: file not found")
-        if p.is_dir():
-            raise GraderError(f"{path}: is a directory, not a file")
-        try:
-            data = p.read_bytes() if p.stat().st_size < 64 * 1024 * 1024 else None
-        except OSError as exc:
-            raise GraderError(f"{path}: cannot read ({exc.strerror})") from None
-        source = path
-        if data is None:
-            return _checked_stream(p), source
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="strict", newline=""), "<stdin>"
+    p = Path(path)
+    if not p.exists():
+        raise GraderError(f"{path}: file not found")
+    if p.is_dir():
+        raise GraderError(f"{path}: is a directory, not a file")
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise GraderError(f"{source}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
-    return io.StringIO(text), source
-
-
-def _checked_stream(p: Path):
-    try:
-        return open(p, encoding="utf-8-sig", errors="strict", newline="")
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+        offset = 0
+        with open(p, "rb") as f:
+            while chunk := f.read(1 << 20):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    raise GraderError(f"{path}: not UTF-8 text (byte {offset + exc.start}); "
+                                      "save the file as UTF-8") from None
+                offset += len(chunk)
+        decoder.decode(b"", final=True)
+        return open(p, encoding="utf-8-sig", errors="strict", newline=""), path
+    except UnicodeDecodeError:
+        raise GraderError(f"{path}: not UTF-8 text (truncated character at the end)") from None
     except OSError as exc:
-        raise GraderError(f"{p}: cannot read ({exc.strerror})") from None
+        raise GraderError(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def read_rows(path: str, fmt: str | None = None, chunk_size: int = 512) -> Iterator[list[dict]]:

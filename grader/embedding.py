@@ -155,7 +155,9 @@ BACKEND_ENV = "GRADER_EMBEDDER"
 class CachedEmbedder:
     """Wraps a backend with an LRU cache keyed by text, so each distinct text is embedded once."""
 
-    def __init__(self, backend, cache_size: int = 50_000, batch_size: int = 32):
+    # Entries hold token vectors (~60 KB each); 2,048 keep a course's references and repeated
+    # answers hot while memory stays flat however long the input is.
+    def __init__(self, backend, cache_size: int = 2048, batch_size: int = 32):
         self.backend = backend
         self.name = backend.name
         self.cache_size = cache_size
