@@ -188,8 +188,8 @@ def load_labelled(grader, path: str, columns=None, *, labels: tuple[str, ...] | 
                 break
         if scheme is None:
             odd = sorted(present - set(DEFAULT_LABEL_SETS[0]))
-            raise GraderError(f"{path}: labels {', '.join(map(repr, odd[:5]))} are not incorrect/partial/correct; "
-                              f"give the ordered set with --labels worst,...,best")
+            raise GraderError(f"{path}: unknown label {odd[0]!r}; expected incorrect/partial/correct, or give your "
+                              f"ordered set with --labels worst,...,best")
 
     qs, answers, gold, ts, keys, groups = [], [], [], [], [], []
     skipped = 0

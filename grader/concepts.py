@@ -49,40 +49,55 @@ class ConceptMatcher:
     def __init__(self, embedder, semantic_threshold: float = SEMANTIC_THRESHOLD):
         self.embedder = embedder
         self.semantic_threshold = semantic_threshold
+        self._phrases: dict[int, tuple[Rubric, list[str], np.ndarray]] = {}
+
+    def _rubric_phrases(self, rubric: Rubric):
+        """Phrases of a rubric and their embeddings, computed once per rubric."""
+        cached = self._phrases.get(id(rubric))
+        if cached is None or cached[0] is not rubric:
+            texts = list(dict.fromkeys(p for c in rubric.concepts for p in c.all_phrases))
+            cached = (rubric, texts, self.embedder.encode(texts))
+            self._phrases[id(rubric)] = cached
+        return cached[1], cached[2]
 
     def match(self, answer: Encoded, rubric: Rubric) -> list[ConceptMatch]:
         text = answer.text
         spans = word_spans(text)
         answer_words = [w for w, _, _ in spans]
         answer_stems = [stem(w) for w in answer_words]
+        index = _AnswerIndex(answer_words, answer_stems)
         clause_spans = clauses(text)
-        phrase_texts = [p for c in rubric.concepts for p in c.all_phrases]
-        phrase_vecs = dict(zip(phrase_texts, self.embedder.encode(phrase_texts))) if phrase_texts else {}
+        phrase_texts, phrase_matrix = self._rubric_phrases(rubric)
         windows = _window_vectors(answer, spans)
+        semantic = {}
+        if windows is not None and phrase_texts:
+            vecs, bounds = windows
+            sims = vecs @ phrase_matrix.T                        # (windows, phrases)
+            best_window = sims.argmax(axis=0)
+            for col, (p, k) in enumerate(zip(phrase_texts, best_window)):
+                semantic[p] = (float(sims[k, col]), bounds[k])
         out = []
         for concept in rubric.concepts:
             best: tuple[float, str, int, int, str] = (0.0, "", -1, -1, "")
             reversed_at = None
             for phrase in concept.all_phrases:
-                found = _lexical_find(phrase, answer_words, answer_stems)
+                found = _lexical_find(phrase, index)
                 if found:
                     how, i, j = found
                     best = max(best, (1.0, how, spans[i][1], spans[j][2], phrase))
                     continue
                 for flipped in _antonym_variants(phrase) if reversed_at is None else []:
-                    found = _lexical_find(flipped, answer_words, answer_stems)
+                    found = _lexical_find(flipped, index)
                     if found:
                         reversed_at = (spans[found[1]][1], spans[found[2]][2])
                         break
-                partial = _lexical_share(phrase, answer_stems)
+                partial = _lexical_share(phrase, index.stem_set)
                 if partial:
                     # Most words of a multi-word phrase: evidence for the signal, not a match.
                     best = max(best, (partial * (self.semantic_threshold - 0.01), "partial", -1, -1, phrase))
-                if windows is not None and phrase in phrase_vecs:
-                    vecs, bounds = windows
-                    sims = vecs @ phrase_vecs[phrase]
-                    k = int(np.argmax(sims))
-                    best = max(best, (float(sims[k]), "semantic", bounds[k][0], bounds[k][1], phrase))
+                if phrase in semantic:
+                    sim, (start, end) = semantic[phrase]
+                    best = max(best, (sim, "semantic", start, end, phrase))
             score, how, start, end, phrase = best
             if reversed_at and score < 1.0:
                 # The phrase with a word swapped for its antonym: "increases overfitting" for
@@ -103,46 +118,63 @@ def _antonym_variants(phrase: str) -> list[str]:
     return [" ".join(ws[:i] + [ANTONYMS[w]] + ws[i + 1:]) for i, w in enumerate(ws) if w in ANTONYMS]
 
 
-def _lexical_share(phrase: str, answer_stems: list[str]) -> float:
+def _lexical_share(phrase: str, present: set[str]) -> float:
     content = [stem(w) for w, _, _ in word_spans(phrase) if w not in STOPWORDS]
     if len(content) < 2:
         return 0.0
-    present = set(answer_stems)
     return sum(c in present for c in content) / len(content)
 
 
-def _lexical_find(phrase: str, answer_words: list[str], answer_stems: list[str]):
+class _AnswerIndex:
+    """Where each phrase word occurs in one answer (same stem, or a bounded misspelling),
+    memoised because rubrics repeat words across phrases."""
+
+    def __init__(self, answer_words: list[str], answer_stems: list[str]):
+        self.words, self.stems = answer_words, answer_stems
+        self.by_stem: dict[str, list[int]] = {}
+        for i, s in enumerate(answer_stems):
+            self.by_stem.setdefault(s, []).append(i)
+        self.stem_set = set(answer_stems)
+        self._memo: dict[str, list[tuple[int, str]]] = {}
+
+    def positions(self, phrase_word: str) -> list[tuple[int, str]]:
+        hit = self._memo.get(phrase_word)
+        if hit is None:
+            found = {i: "lexical" for i in self.by_stem.get(stem(phrase_word), [])}
+            for i, w in enumerate(self.words):
+                if w == phrase_word:
+                    found[i] = "lexical"
+                elif i not in found and _word_matches(w, self.stems[i], phrase_word, stem(phrase_word)):
+                    found[i] = "fuzzy"
+            hit = self._memo[phrase_word] = sorted(found.items())
+        return hit
+
+
+def _lexical_find(phrase: str, index: _AnswerIndex):
+    """All content words of the phrase within a window of the answer: (how, first, last) or None."""
     p_words = [w for w, _, _ in word_spans(phrase)]
     content = [w for w in p_words if w not in STOPWORDS] or p_words
     if not content:
         return None
-    p_stems = [stem(w) for w in content]
+    found = [index.positions(w) for w in content]
+    if not all(found):
+        return None
     window = len(p_words) + 2
-    for i in range(len(answer_words)):
-        first = _word_matches(answer_words[i], answer_stems[i], content[0], p_stems[0])
-        if not first:
-            continue
-        kinds = {first}
-        last = i
-        ok = True
-        for pw, ps in zip(content[1:], p_stems[1:]):
-            hit = None
-            for j in range(max(0, i - window), min(len(answer_words), i + window + 1)):
-                hit = _word_matches(answer_words[j], answer_stems[j], pw, ps)
-                if hit:
-                    kinds.add(hit)
-                    last = max(last, j)
-                    break
-            if not hit:
-                ok = False
+    for i, first in found[0]:
+        kinds, last = {first}, i
+        for hits in found[1:]:
+            near = next(((j, k) for j, k in hits if abs(j - i) <= window), None)
+            if near is None:
                 break
-        if ok:
+            kinds.add(near[1])
+            last = max(last, near[0])
+        else:
             return ("fuzzy" if "fuzzy" in kinds else "lexical"), i, last
     return None
 
 
-def _window_vectors(answer: Encoded, spans, max_words: int = 6):
-    """Embeddings of every 1-6 word window of the answer, pooled from its token vectors."""
+def _window_vectors(answer: Encoded, spans, max_words: int = 5):
+    """Embeddings of every 1-5 word window of the answer, pooled from its token vectors."""
     if not spans or len(answer.tokens) == 0:
         return None
     cum = np.vstack([np.zeros((1, answer.tokens.shape[1]), dtype=answer.tokens.dtype),

@@ -51,12 +51,14 @@ def stem(word: str) -> str:
     return _STEMMER.stemWord(word.lower().replace("-", ""))
 
 
-def words(text: str) -> list[str]:
-    return [m.group(0).lower() for m in _WORD.finditer(text)]
+@lru_cache(maxsize=50_000)
+def words(text: str) -> tuple[str, ...]:
+    return tuple(m.group(0).lower() for m in _WORD.finditer(text))
 
 
-def word_spans(text: str) -> list[tuple[str, int, int]]:
-    return [(m.group(0).lower(), m.start(), m.end()) for m in _WORD.finditer(text)]
+@lru_cache(maxsize=50_000)
+def word_spans(text: str) -> tuple[tuple[str, int, int], ...]:
+    return tuple((m.group(0).lower(), m.start(), m.end()) for m in _WORD.finditer(text))
 
 
 def content_stems(text: str) -> list[str]:
