@@ -22,7 +22,7 @@ DEFAULT_LABELS = ("incorrect", "partial", "correct")
 
 
 def _expit(x):
-    return 1.0 / (1.0 + np.exp(-x))
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -500, 500)))
 
 
 @dataclass
