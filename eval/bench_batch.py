@@ -3,7 +3,8 @@
     .venv/bin/python eval/bench_batch.py [--rows-large 200000]
 
 Input: the Mohler student answers (read from ../shared, never copied), as batch rows with
-`question` + `reference_answer`. In one run, on the same texts:
+`question` + `reference_answer`; and the hand-written answers of eval/data/labelled.jsonl as rows
+with bank `question_id`s. In one run, on the same texts:
   * bare model: the default backend embedding every distinct answer once (answers/s);
   * `grader batch`: the full job (rubric drafts, concept matching, signals, classifier, CSV out).
 Then peak RSS of `grader batch` on a small and a large file (rows repeated from the same set),
@@ -74,6 +75,15 @@ def main():
     backend.encode_full(answers, batch_size=32)
     bare = len(answers) / (time.perf_counter() - t)
 
+    # Bank questions with reviewed rubrics: the hand-written answers of eval/data/labelled.jsonl.
+    labelled = [json.loads(l) for l in (ROOT / "eval" / "data" / "labelled.jsonl").read_text().splitlines()]
+    bank_rows = [{"question_id": r["question_id"], "answer": r["answer"]} for r in labelled
+                 if r["origin"] == "handwritten"]
+    bank_answers = list(dict.fromkeys(r["answer"] for r in bank_rows))
+    t = time.perf_counter()
+    backend.encode_full(bank_answers, batch_size=32)
+    bare_bank = len(bank_answers) / (time.perf_counter() - t)
+
     grader = Grader.from_paths()
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in.csv"
@@ -81,6 +91,14 @@ def main():
         t = time.perf_counter()
         BatchJob(grader).run(str(src), str(Path(tmp) / "out.csv"))
         batch = len(rows) / (time.perf_counter() - t)
+        bank_src = Path(tmp) / "bank.csv"
+        with bank_src.open("w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=["question_id", "answer"])
+            w.writeheader()
+            w.writerows(bank_rows)
+        t = time.perf_counter()
+        BatchJob(grader).run(str(bank_src), str(Path(tmp) / "bank_out.csv"))
+        batch_bank = len(bank_rows) / (time.perf_counter() - t)
 
         exe = str(ROOT / ".venv" / "bin" / "grader")
         memory = {}
@@ -93,11 +111,15 @@ def main():
         "answers": len(rows), "distinct_answers": len(answers), "backend": DEFAULT_BACKEND,
         "bare_model_answers_per_s": round(bare, 1), "batch_rows_per_s": round(batch, 1),
         "batch_over_bare": round(batch / bare, 3),
+        "bank_rows": len(bank_rows), "bank_bare_answers_per_s": round(bare_bank, 1),
+        "bank_batch_rows_per_s": round(batch_bank, 1), "bank_batch_over_bare": round(batch_bank / bare_bank, 3),
         "peak_rss_mb": {str(n): round(m[0], 1) for n, m in memory.items()},
         "wall_s": {str(n): round(m[1], 1) for n, m in memory.items()},
     }
     print(f"bare model ({DEFAULT_BACKEND}): {bare:.0f} answers/s on {len(answers)} distinct answers")
     print(f"grader batch: {batch:.0f} rows/s on {len(rows)} rows  -> ratio {batch / bare:.2f}")
+    print(f"bank questions (reviewed rubrics), {len(bank_rows)} hand-written answers: bare {bare_bank:.0f}/s, "
+          f"batch {batch_bank:.0f}/s -> ratio {batch_bank / bare_bank:.2f}")
     for n, (rss, secs) in memory.items():
         print(f"grader batch on {n} rows: peak RSS {rss:.0f} MB, {secs:.0f} s")
     out = ROOT / "eval" / "results" / "bench_batch.json"

@@ -135,16 +135,22 @@ class _AnswerIndex:
         for i, s in enumerate(answer_stems):
             self.by_stem.setdefault(s, []).append(i)
         self.stem_set = set(answer_stems)
+        # Fuzzy matches must share the first letter: index the answer's words by it.
+        self.by_initial: dict[str, list[int]] = {}
+        for i, w in enumerate(answer_words):
+            self.by_initial.setdefault(w[:1], []).append(i)
         self._memo: dict[str, list[tuple[int, str]]] = {}
 
     def positions(self, phrase_word: str) -> list[tuple[int, str]]:
         hit = self._memo.get(phrase_word)
         if hit is None:
-            found = {i: "lexical" for i in self.by_stem.get(stem(phrase_word), [])}
-            for i, w in enumerate(self.words):
+            phrase_stem = stem(phrase_word)
+            found = {i: "lexical" for i in self.by_stem.get(phrase_stem, [])}
+            for i in self.by_initial.get(phrase_word[:1], []):
+                w = self.words[i]
                 if w == phrase_word:
                     found[i] = "lexical"
-                elif i not in found and _word_matches(w, self.stems[i], phrase_word, stem(phrase_word)):
+                elif i not in found and _word_matches(w, self.stems[i], phrase_word, phrase_stem):
                     found[i] = "fuzzy"
             hit = self._memo[phrase_word] = sorted(found.items())
         return hit

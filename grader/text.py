@@ -51,12 +51,12 @@ def stem(word: str) -> str:
     return _STEMMER.stemWord(word.lower().replace("-", ""))
 
 
-@lru_cache(maxsize=50_000)
+@lru_cache(maxsize=4096)
 def words(text: str) -> tuple[str, ...]:
     return tuple(m.group(0).lower() for m in _WORD.finditer(text))
 
 
-@lru_cache(maxsize=50_000)
+@lru_cache(maxsize=4096)
 def word_spans(text: str) -> tuple[tuple[str, int, int], ...]:
     return tuple((m.group(0).lower(), m.start(), m.end()) for m in _WORD.finditer(text))
 
