@@ -1,7 +1,7 @@
 """Benchmark on the Mohler et al. (2011) short-answer data set (computer science, scores 0-5).
 
 Reads ../shared/data/mohler/mohler.csv (never copied into the repo) and writes
-eval/results/mohler.json with:
+eval/results/benchmark_mohler.json with:
 
 * zero-shot: the bundled default model's score (x5) against score_avg, a plain cosine
   (answer vs desired answer, MiniLM embedding) and a TF-IDF cosine; nothing is trained on Mohler
@@ -43,7 +43,7 @@ from grader.grading import Grader  # noqa: E402
 from grader.metrics import regression_metrics  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "mohler" / "mohler.csv"
-RESULTS = ROOT / "eval" / "results" / "mohler.json"
+RESULTS = ROOT / "eval" / "results" / "benchmark_mohler.json"
 COLUMNS = ColumnMap(answer="student_answer", question_id="question_id", question="question", reference="desired_answer")
 PUBLISHED = {"mohler2011_pearson": 0.518, "sultan2016_pearson": 0.592, "sultan2016_rmse": 0.887,
              "human_agreement_pearson": 0.597}
@@ -67,7 +67,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--variants", help=f"Comma-separated subset of {', '.join(VARIANTS)}.")
     ap.add_argument("--folds", type=int, default=12)
-    ap.add_argument("--out", help="Results file (default: eval/results/mohler.json, or mohler_partial.json with --variants).")
+    ap.add_argument("--out", help="Results file (default: eval/results/benchmark_mohler.json, or mohler_partial.json with --variants).")
     ap.add_argument("--cache", help="Keep the signals in this .npz between runs (outside the repo, e.g. /tmp).")
     args = ap.parse_args()
     if not DATA.exists():
