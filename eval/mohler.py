@@ -67,7 +67,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--variants", help=f"Comma-separated subset of {', '.join(VARIANTS)}.")
     ap.add_argument("--folds", type=int, default=12)
-    ap.add_argument("--out", help="Results file (default: eval/results/benchmark_mohler.json, or mohler_partial.json with --variants).")
+    ap.add_argument("--out", help="Results file (default: eval/results/benchmark_mohler.json, or benchmark_mohler_partial.json with --variants).")
     ap.add_argument("--cache", help="Keep the signals in this .npz between runs (outside the repo, e.g. /tmp).")
     args = ap.parse_args()
     if not DATA.exists():
@@ -131,7 +131,7 @@ def main():
         results[name] = proto
     results["seconds"] = round(time.time() - t0, 1)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    out = Path(args.out) if args.out else (RESULTS if not args.variants else RESULTS.with_name("mohler_partial.json"))
+    out = Path(args.out) if args.out else (RESULTS if not args.variants else RESULTS.with_name("benchmark_mohler_partial.json"))
     out.write_text(json.dumps(results, indent=1), encoding="utf-8")
     print(json.dumps({k: results[k] for k in ("zero_shot",)}, indent=1))
     print(f"wrote {out}", file=sys.stderr)
