@@ -168,16 +168,21 @@ def _read_jsonl(stream, source, chunk_size):
 # --- writing ---------------------------------------------------------------------------------
 
 class _Writer:
-    def __init__(self, path: Path, fmt: str, append: bool):
-        self.path, self.fmt = path, fmt
-        self.columns: list[str] | None = None
-        self.header_written = append
-        mode = "a" if append else "w"
-        self.handle = open(path, mode, encoding="utf-8", newline="")
+    def __init__(self, handle, fmt: str, columns: list[str] | None = None):
+        self.handle, self.fmt = handle, fmt
+        self.columns = columns
+        self.header_written = columns is not None
+
+    @classmethod
+    def to_file(cls, path: Path, fmt: str, append: bool) -> "_Writer":
+        columns = None
         if fmt == "csv" and append:
             # The header of the interrupted run fixes the column order.
             with open(path, encoding="utf-8", newline="") as f:
-                self.columns = next(csv.reader(f), None)
+                columns = next(csv.reader(f), None)
+        writer = cls(open(path, "a" if append else "w", encoding="utf-8", newline=""), fmt, columns)
+        writer.header_written = append
+        return writer
 
     def write(self, rows: list[dict]):
         if self.fmt == "csv":
@@ -294,13 +299,7 @@ class BatchJob:
                 done = int(state.get("rows_done", 0))
                 summary.resumed_from = done
                 _truncate_to_rows(part, part_fmt, done)
-        if to_stdout:
-            writer = _Writer.__new__(_Writer)
-            writer.fmt, writer.columns, writer.header_written = out_fmt, None, False
-            writer.handle = sys.stdout
-            writer.path = None
-        else:
-            writer = _Writer(part, part_fmt, append=done > 0)
+        writer = _Writer(sys.stdout, out_fmt) if to_stdout else _Writer.to_file(part, part_fmt, append=done > 0)
 
         seen = 0
         answer_col = self.columns.answer

@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from collections import defaultdict
 from pathlib import Path
 
-
-def _figure_png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+from .report import png_base64, pyplot
 
 
 def write_batch_report(records: list[dict], summary, path: str | Path, least_sure: int = 25) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     scores = [r["score"] for r in records]
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.hist(scores, bins=20, range=(0, 1), color="#4a7ab5")
     ax.set_xlabel("score")
     ax.set_ylabel("answers")
     ax.set_title("Score distribution")
-    histogram = _figure_png(fig)
-    plt.close(fig)
+    histogram = "data:image/png;base64," + png_base64(fig)
 
     per_question = defaultdict(lambda: {"question": "", "n": 0, "sum": 0.0, "labels": defaultdict(int)})
     for r in records:

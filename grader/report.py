@@ -27,9 +27,19 @@ figcaption{font-size:.85em;color:#555;max-width:460px}
 """
 
 
-def _png(fig) -> str:
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def png_base64(fig) -> str:
+    """The figure as base64 PNG for a data: URI; the figure is closed."""
+    plt = pyplot()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
@@ -50,10 +60,7 @@ def _fmt(v) -> str:
 
 
 def reliability_figure(systems: dict, y_idx) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from .metrics import reliability_bins
 
@@ -70,14 +77,11 @@ def reliability_figure(systems: dict, y_idx) -> str:
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8, loc="upper left")
     ax.set_title("Reliability diagram")
-    return _png(fig)
+    return png_base64(fig)
 
 
 def confusion_figure(y_idx, pred_idx, labels) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     k = len(labels)
     cm = np.zeros((k, k), dtype=int)
@@ -94,14 +98,11 @@ def confusion_figure(y_idx, pred_idx, labels) -> str:
     ax.set_xlabel("predicted")
     ax.set_ylabel("human")
     ax.set_title("Confusion matrix")
-    return _png(fig)
+    return png_base64(fig)
 
 
 def scatter_figure(pred, gold, scale) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rng = np.random.default_rng(0)
     lo, hi = scale
@@ -112,21 +113,18 @@ def scatter_figure(pred, gold, scale) -> str:
     ax.set_xlabel("human score")
     ax.set_ylabel("predicted score")
     ax.set_title("Predicted vs human")
-    return _png(fig)
+    return png_base64(fig)
 
 
 def importance_figure(importance) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     top = importance[:15][::-1]
     fig, ax = plt.subplots(figsize=(5.2, 0.28 * len(top) + 1.2))
     ax.barh([n for n, _ in top], [v for _, v in top], color="#4a7ab5")
     ax.set_xlabel("increase in mean absolute grade error when shuffled")
     ax.set_title("Signals that mattered")
-    return _png(fig)
+    return png_base64(fig)
 
 
 def _metrics_table(systems: dict) -> str:
