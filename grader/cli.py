@@ -206,7 +206,7 @@ def render_result(result) -> str:
 
 @main.group()
 def rubric():
-    """Draft and check rubrics (key concepts per question)."""
+    """Draft rubrics (key concepts per question); `grader questions validate` checks them."""
 
 
 @rubric.command("draft")
