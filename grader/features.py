@@ -9,7 +9,8 @@ import numpy as np
 
 from .concepts import ConceptMatch
 from .embedding import Encoded
-from .text import ANTONYMS, NEGATIONS, STOPWORDS, content_stems, sentences, stem, stopword_ratio, words
+from .text import (ANTONYMS, NEGATIONS, STOPWORDS, content_stems, sentences, stem, stopword_ratio,
+                   word_spans, words)
 
 FEATURES = (
     "cos_max", "cos_mean", "cos_short", "ref_recall", "answer_precision", "worst_sentence",
@@ -17,6 +18,7 @@ FEATURES = (
     "negation_mismatch", "reversal",
     "lex_recall", "lex_precision", "question_copy", "cos_question", "cos_gain_over_question",
     "log_words", "length_ratio", "stopword_ratio", "comma_density", "short_reference", "rubric_drafted",
+    "token_recall", "token_precision",
 )
 
 
@@ -35,16 +37,58 @@ def _sentence_vectors(enc: Encoded) -> _Sentences:
     return _Sentences([s for s, _ in keep], np.stack([v for _, v in keep]))
 
 
+@dataclass
+class _ContentTokens:
+    """Normalised token vectors of a text's content words, with the stem of the word each belongs to."""
+    vectors: np.ndarray   # (n, dim)
+    stems: np.ndarray     # (n,) str
+
+
+def _content_tokens(enc: Encoded) -> _ContentTokens:
+    spans = word_spans(enc.text)
+    if len(enc.offsets) == 0 or not spans:
+        return _ContentTokens(np.zeros((0, enc.vector.shape[0])), np.array([], dtype=object))
+    starts = np.array([s for _, s, _ in spans])
+    ends = np.array([e for _, _, e in spans])
+    at = np.searchsorted(starts, enc.offsets[:, 0], side="right") - 1
+    inside = (at >= 0) & (enc.offsets[:, 1] <= ends[np.maximum(at, 0)])
+    keep, token_stems = [], []
+    for t, (ok, w) in enumerate(zip(inside, at)):
+        word = spans[w][0] if ok else ""
+        if word and word not in STOPWORDS and len(word) > 1:
+            keep.append(t)
+            token_stems.append(stem(word))
+    vectors = enc.tokens[keep]
+    vectors = vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12)
+    return _ContentTokens(vectors, np.array(token_stems, dtype=object))
+
+
+def _token_alignment(answer: _ContentTokens, ref: _ContentTokens, question_stems: set) -> tuple[float, float]:
+    """Soft word alignment in the style of BERTScore, with question demoting: how well each content
+    token of the reference is matched by some token of the answer (recall), and the reverse
+    (precision), leaving out words the question already gives away."""
+    if len(answer.stems) == 0 or len(ref.stems) == 0:
+        return 0.0, 0.0
+    ref_keep = np.array([s not in question_stems for s in ref.stems])
+    answer_keep = np.array([s not in question_stems for s in answer.stems])
+    if not ref_keep.any():
+        ref_keep[:] = True
+    if not answer_keep.any():
+        return 0.0, 0.0
+    sims = answer.vectors[answer_keep] @ ref.vectors[ref_keep].T
+    return float(sims.max(axis=0).mean()), float(sims.max(axis=1).mean())
+
+
 _REFERENCE_CACHE: dict[str, tuple] = {}
 
 
 def _reference_info(ref: Encoded):
-    """Sentence vectors, content stems and length of a reference: computed once per text."""
+    """Sentence vectors, content stems, length and content tokens of a reference: computed once per text."""
     info = _REFERENCE_CACHE.get(ref.text)
     if info is None:
         if len(_REFERENCE_CACHE) > 20_000:
             _REFERENCE_CACHE.clear()
-        info = (_sentence_vectors(ref), set(content_stems(ref.text)), len(words(ref.text)))
+        info = (_sentence_vectors(ref), set(content_stems(ref.text)), len(words(ref.text)), _content_tokens(ref))
         _REFERENCE_CACHE[ref.text] = info
     return info
 
@@ -85,7 +129,7 @@ def compute_features(question_text: str, question_vec: np.ndarray, answer: Encod
     recall, precision, worst = 0.0, 0.0, 0.0
     neg_mismatch, reversal = 0.0, 0.0
     ref_info = [_reference_info(r) for r in references]
-    for ref, (ref_sent, _, _) in zip(references, ref_info):
+    for ref, (ref_sent, *_) in zip(references, ref_info):
         sims = ref_sent.vectors @ ans_sent.vectors.T              # (ref sentences, answer sentences)
         recall = max(recall, float(sims.max(axis=1).mean()))
         precision = max(precision, float(sims.max(axis=0).mean()))
@@ -110,13 +154,17 @@ def compute_features(question_text: str, question_vec: np.ndarray, answer: Encod
 
     a_stems = set(content_stems(text))
     q_stems = set(content_stems(question_text))
-    ref_stem_sets = [stems for _, stems, _ in ref_info]
+    ref_stem_sets = [info[1] for info in ref_info]
     all_ref_stems = set().union(*ref_stem_sets)
     lex_recall = max((len(a_stems & s) / len(s) if s else 0.0) for s in ref_stem_sets)
     lex_precision = len(a_stems & (all_ref_stems | q_stems)) / len(a_stems) if a_stems else 0.0
     question_copy = len(a_stems & q_stems) / len(a_stems) if a_stems else 0.0
     cos_q = float(question_vec @ answer.vector)
-    ref_len = float(np.median([n for _, _, n in ref_info]))
+    ref_len = float(np.median([info[2] for info in ref_info]))
+    answer_tokens = _content_tokens(answer)
+    alignments = [_token_alignment(answer_tokens, info[3], q_stems) for info in ref_info]
+    token_recall = max(r for r, _ in alignments)
+    token_precision = max(p for _, p in alignments)
 
     return {
         "cos_max": float(cos.max()),
@@ -143,4 +191,6 @@ def compute_features(question_text: str, question_vec: np.ndarray, answer: Encod
         "short_reference": float(short_mask.all()),
         # Drafted rubrics match less reliably than reviewed ones; the model learns to lean on them less.
         "rubric_drafted": float(rubric_drafted),
+        "token_recall": token_recall,
+        "token_precision": token_precision,
     }
