@@ -238,6 +238,63 @@ def rubric_draft(question_id, bank_dir, output):
         click.echo(text, nl=False)
 
 
+# --- cache -----------------------------------------------------------------------------------
+
+@main.group()
+def cache():
+    """The on-disk cache of rubric-phrase vectors (env GRADER_CACHE_DIR; "off" disables it)."""
+
+
+def _store():
+    from .embedding import get_embedder
+
+    store = get_embedder().store
+    if store is None:
+        raise GraderError("the vector cache is off (GRADER_CACHE_DIR=off)")
+    return store
+
+
+@cache.command("info")
+@json_option
+@friendly_errors
+def cache_info(as_json):
+    """Where the cache is, and how many vectors it holds per embedding model."""
+    stats = _store().stats()
+    if as_json:
+        click.echo(json.dumps(stats, indent=1))
+        return
+    click.echo(f"{stats['path']}: {stats['bytes'] / 1e6:.1f} MB" + ("" if stats["usable"] else " (unusable: ignored)"))
+    for model, n in sorted(stats["vectors"].items()):
+        click.echo(f"  {model}: {n} vectors")
+
+
+@cache.command("warm")
+@bank_option
+@rubrics_option
+@model_option
+@friendly_errors
+def cache_warm(bank_dir, rubrics_dir, model_path):
+    """Embed every rubric phrase of the bank now, so batches start grading at once.
+
+    \b
+    Example: grader cache warm --bank my-course/
+    """
+    from .grading import Grader
+
+    grader = Grader.from_paths(bank_dir, rubrics_dir, model_path)
+    n = grader.warm()
+    store = grader.embedder.store
+    click.echo(f"{n} rubric phrases ready ({store.misses if store else n} embedded now)", err=True)
+
+
+@cache.command("clear")
+@friendly_errors
+def cache_clear():
+    """Delete the cached vectors (they are recomputed when needed)."""
+    store = _store()
+    click.echo(f"deleted {store.clear()} vectors from {store.path}", err=True)
+
+
 # Commands defined in their own modules register themselves on `main`.
 from . import cli_batch, cli_calibrate, cli_quiz  # noqa: E402,F401
 

@@ -18,6 +18,7 @@ import numpy as np
 from .errors import GraderError
 
 MAX_TOKENS = 256  # the models were trained on 128-256 wordpieces; longer input is truncated
+DIM = 384         # both packaged MiniLM backends
 
 
 @dataclass
@@ -157,11 +158,12 @@ class CachedEmbedder:
 
     # Entries hold token vectors (~60 KB each); 2,048 keep a course's references and repeated
     # answers hot while memory stays flat however long the input is.
-    def __init__(self, backend, cache_size: int = 2048, batch_size: int = 32):
+    def __init__(self, backend, cache_size: int = 2048, batch_size: int = 32, store=None):
         self.backend = backend
         self.name = backend.name
         self.cache_size = cache_size
         self.batch_size = batch_size
+        self.store = store   # a VectorStore for vectors worth keeping between runs, or None
         self._cache: OrderedDict[str, Encoded] = OrderedDict()
         self.texts_embedded = 0
 
@@ -180,10 +182,21 @@ class CachedEmbedder:
             self._cache.popitem(last=False)
         return out
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], persist: bool = False) -> np.ndarray:
+        """Sentence vectors. With `persist`, vectors also go through the on-disk store: for texts
+        that come back run after run (rubric phrases), not for one-off answers."""
         if not texts:
-            return np.zeros((0, 384), dtype=np.float32)
-        return np.stack([e.vector for e in self.encode_full(texts)])
+            return np.zeros((0, DIM), dtype=np.float32)
+        if not persist or self.store is None:
+            return np.stack([e.vector for e in self.encode_full(texts)])
+        known = self.store.get_many(list(dict.fromkeys(texts)))
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        if missing:
+            self.texts_embedded += len(missing)
+            fresh = {e.text: e.vector for e in self.backend.encode_full(missing, batch_size=self.batch_size)}
+            self.store.put_many(fresh)
+            known.update(fresh)
+        return np.stack([known[t] for t in texts])
 
 
 _LOADED: dict[str, CachedEmbedder] = {}
@@ -197,5 +210,9 @@ def get_embedder(name: str | None = None) -> CachedEmbedder:
     if name not in _LOADED:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        _LOADED[name] = CachedEmbedder(BACKENDS[name]())
+        from .vector_store import VectorStore, default_cache_dir
+
+        cache_dir = default_cache_dir()
+        store = VectorStore(cache_dir / "vectors.sqlite3", name, DIM) if cache_dir else None
+        _LOADED[name] = CachedEmbedder(BACKENDS[name](), store=store)
     return _LOADED[name]

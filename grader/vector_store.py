@@ -1,0 +1,114 @@
+"""Sentence vectors kept on disk between runs, keyed by embedding model and text.
+
+A course's rubric phrases are embedded once per machine instead of once per process: a batch
+over bank questions otherwise spends most of its start-up embedding thousands of short phrases.
+The store is SQLite; vectors are raw float32 bytes read back with `numpy.frombuffer`, so opening
+a cache file never executes code. A cache that cannot be opened or written is switched off, not
+an error: it only ever saves time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+CACHE_ENV = "GRADER_CACHE_DIR"   # a directory, or "off" to disable the store
+
+
+def default_cache_dir() -> Path | None:
+    value = os.environ.get(CACHE_ENV)
+    if value is not None:
+        return None if value.strip().lower() in ("", "off", "none", "0") else Path(value)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "grader"
+
+
+def _key(text: str) -> bytes:
+    return hashlib.sha1(text.encode("utf-8")).digest()
+
+
+class VectorStore:
+    """Vectors of one embedding model in an SQLite file; lookups and writes in bulk."""
+
+    def __init__(self, path: str | Path, model: str, dim: int):
+        self.path = Path(path)
+        self.model = model
+        self.dim = dim
+        self._db: sqlite3.Connection | None = None
+        self.disabled = False
+        self.hits = 0
+        self.misses = 0
+
+    def _connect(self) -> sqlite3.Connection | None:
+        if self._db is None and not self.disabled:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self.path, timeout=5, check_same_thread=False)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, key BLOB NOT NULL, "
+                           "vector BLOB NOT NULL, PRIMARY KEY (model, key))")
+                self._db = db
+            except (sqlite3.Error, OSError):
+                self.disabled = True
+        return self._db
+
+    def get_many(self, texts: list[str]) -> dict[str, np.ndarray]:
+        db = self._connect()
+        found: dict[str, np.ndarray] = {}
+        if db is None or not texts:
+            self.misses += len(texts)
+            return found
+        keys = {_key(t): t for t in texts}
+        key_list = list(keys)
+        try:
+            for start in range(0, len(key_list), 500):
+                chunk = key_list[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for key, blob in db.execute(f"SELECT key, vector FROM vectors WHERE model = ? AND key IN ({marks})",
+                                            [self.model, *chunk]):
+                    # A blob of the wrong size (a damaged file) is treated as missing and recomputed.
+                    if isinstance(blob, bytes) and len(blob) == self.dim * 4:
+                        found[keys[key]] = np.frombuffer(blob, dtype=np.float32)
+        except sqlite3.Error:
+            self.disabled = True
+            found = {}
+        self.hits += len(found)
+        self.misses += len(texts) - len(found)
+        return found
+
+    def put_many(self, items: dict[str, np.ndarray]) -> None:
+        db = self._connect()
+        if db is None or not items:
+            return
+        rows = [(self.model, _key(t), np.asarray(v, dtype=np.float32).tobytes()) for t, v in items.items()]
+        try:
+            with db:
+                db.executemany("INSERT OR REPLACE INTO vectors (model, key, vector) VALUES (?, ?, ?)", rows)
+        except sqlite3.Error:
+            self.disabled = True
+
+    def stats(self) -> dict:
+        """Vectors stored per model, and the file's size."""
+        db = self._connect()
+        counts = dict(db.execute("SELECT model, COUNT(*) FROM vectors GROUP BY model").fetchall()) if db else {}
+        size = self.path.stat().st_size if self.path.is_file() else 0
+        return {"path": str(self.path), "usable": db is not None, "vectors": counts, "bytes": size}
+
+    def clear(self) -> int:
+        """Delete every stored vector (of all models); returns how many there were."""
+        db = self._connect()
+        if db is None:
+            return 0
+        with db:
+            n = db.execute("DELETE FROM vectors").rowcount
+        db.execute("VACUUM")
+        return n
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
