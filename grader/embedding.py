@@ -55,30 +55,41 @@ class _TokenizerMixin:
         tok.enable_padding(pad_id=0, pad_token="[PAD]")
         return tok
 
-    def encode_full(self, texts: list[str], batch_size: int = 32) -> list[Encoded]:
-        out: list[Encoded] = []
+    def _batches(self, texts: list[str], batch_size: int):
         # Sorting by length keeps padding (wasted compute) small inside each batch.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        results: dict[int, Encoded] = {}
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            batch = [texts[i] for i in idx]
-            encodings = self.tokenizer.encode_batch(batch)
+            encodings = self.tokenizer.encode_batch([texts[i] for i in idx])
             ids = np.array([e.ids for e in encodings], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-            hidden = self._forward(ids, mask)
+            yield idx, encodings, mask, self._forward(ids, mask)
+
+    @staticmethod
+    def _pooled(hidden_row: np.ndarray, mask_row: np.ndarray) -> np.ndarray:
+        # Mean over all attended tokens (special ones included) matches sentence-transformers' pooling.
+        vec = hidden_row[mask_row == 1].mean(axis=0)
+        return vec / (np.linalg.norm(vec) + 1e-12)
+
+    def encode_vectors(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Sentence vectors only: the bare model, as sentence-transformers would run it."""
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        for idx, _, mask, hidden in self._batches(texts, batch_size):
+            for row, i in enumerate(idx):
+                out[i] = self._pooled(hidden[row], mask[row])
+        return out
+
+    def encode_full(self, texts: list[str], batch_size: int = 32) -> list[Encoded]:
+        """Sentence vectors with the token vectors and character offsets behind them."""
+        results: list[Encoded | None] = [None] * len(texts)
+        for idx, encodings, mask, hidden in self._batches(texts, batch_size):
             for row, i in enumerate(idx):
                 e = encodings[row]
-                keep = np.array([m == 1 and s == 0 for m, s in zip(e.attention_mask, e.special_tokens_mask)])
-                tokens = hidden[row][keep]
+                keep = (mask[row] == 1) & (np.asarray(e.special_tokens_mask) == 0)
                 offsets = np.array(e.offsets, dtype=np.int64)[keep] if keep.any() else np.zeros((0, 2), np.int64)
-                # Mean over all attended tokens (special ones included) matches sentence-transformers' pooling.
-                attended = hidden[row][mask[row] == 1]
-                vec = attended.mean(axis=0)
-                results[i] = Encoded(texts[i], vec / (np.linalg.norm(vec) + 1e-12), tokens, offsets,
+                results[i] = Encoded(texts[i], self._pooled(hidden[row], mask[row]), hidden[row][keep], offsets,
                                      truncated=len(e.overflowing) > 0)
-        out = [results[i] for i in range(len(texts))]
-        return out
+        return results
 
 
 class OnnxEmbedder(_TokenizerMixin):
@@ -193,7 +204,7 @@ class CachedEmbedder:
         missing = list(dict.fromkeys(t for t in texts if t not in known))
         if missing:
             self.texts_embedded += len(missing)
-            fresh = {e.text: e.vector for e in self.backend.encode_full(missing, batch_size=self.batch_size)}
+            fresh = dict(zip(missing, self.backend.encode_vectors(missing, batch_size=self.batch_size)))
             self.store.put_many(fresh)
             known.update(fresh)
         return np.stack([known[t] for t in texts])

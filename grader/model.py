@@ -94,7 +94,16 @@ class GradingModel:
         return self
 
     def _fold_proba(self, Z, fold) -> np.ndarray:
-        decision = _decision(fold["estimator"], Z)
+        est = fold["estimator"]
+        packed = None
+        if est["type"] == "boosting":
+            # Packed once per fold and kept beside the model's data, not in it.
+            cache = self.__dict__.setdefault("_packed_", {})
+            packed = cache.get(id(est))
+            if packed is None or packed[0] is not est:
+                packed = cache[id(est)] = (est, _pack_trees(est))
+            packed = packed[1]
+        decision = _decision(est, Z, packed)
         n_classes = len(self.classes_)
         proba = np.zeros((Z.shape[0], n_classes))
         cols = range(decision.shape[1])
@@ -271,30 +280,39 @@ def _export_estimator(est) -> dict:
     return {"type": "boosting", "baseline": np.ravel(est._baseline_prediction).tolist(), "trees": rounds}
 
 
-def _tree_values(tree: dict, Z: np.ndarray) -> np.ndarray:
-    feature, threshold = np.asarray(tree["feature"]), np.asarray(tree["threshold"])
-    left, right = np.asarray(tree["left"]), np.asarray(tree["right"])
-    leaf, value = np.asarray(tree["leaf"], bool), np.asarray(tree["value"])
-    missing_left = np.asarray(tree["missing_left"], bool)
-    node = np.zeros(len(Z), dtype=int)
-    rows = np.arange(len(Z))
-    for _ in range(len(feature)):       # a path is never longer than the number of nodes
-        active = ~leaf[node]
-        if not active.any():
-            break
-        x = Z[rows, feature[node]]
-        go_left = np.where(np.isnan(x), missing_left[node], x <= threshold[node])
-        node = np.where(active, np.where(go_left, left[node], right[node]), node)
-    return value[node]
+def _pack_trees(est: dict) -> dict:
+    """All trees of a boosted estimator as flat node arrays, so they are walked together."""
+    trees = [(k, t) for per_output in est["trees"] for k, t in enumerate(per_output)]
+    sizes = np.array([len(t["feature"]) for _, t in trees])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    shift = np.repeat(starts, sizes)
+
+    def cat(key, dtype):
+        return np.concatenate([np.asarray(t[key], dtype=dtype) for _, t in trees])
+
+    return {"roots": starts, "output": np.array([k for k, _ in trees]), "max_path": int(sizes.max()),
+            "feature": cat("feature", np.int64), "threshold": cat("threshold", float),
+            "left": cat("left", np.int64) + shift, "right": cat("right", np.int64) + shift,
+            "leaf": cat("leaf", bool), "value": cat("value", float), "missing_left": cat("missing_left", bool)}
 
 
-def _decision(est: dict, Z: np.ndarray) -> np.ndarray:
+def _decision(est: dict, Z: np.ndarray, packed: dict | None = None) -> np.ndarray:
     if est["type"] == "logistic":
         return Z @ np.asarray(est["coef"]).T + np.asarray(est["intercept"])
+    p = packed or _pack_trees(est)
+    node = np.repeat(p["roots"][:, None], len(Z), axis=1)          # (trees, rows)
+    rows = np.arange(len(Z))[None, :]
+    for _ in range(p["max_path"]):       # a path is never longer than a tree's node count
+        active = ~p["leaf"][node]
+        if not active.any():
+            break
+        x = Z[rows, p["feature"][node]]
+        go_left = np.where(np.isnan(x), p["missing_left"][node], x <= p["threshold"][node])
+        node = np.where(active, np.where(go_left, p["left"][node], p["right"][node]), node)
+    values = p["value"][node]
     raw = np.tile(np.asarray(est["baseline"], dtype=float), (len(Z), 1))
-    for per_output in est["trees"]:
-        for k, tree in enumerate(per_output):
-            raw[:, k] += _tree_values(tree, Z)
+    for k in range(raw.shape[1]):
+        raw[:, k] += values[p["output"] == k].sum(axis=0)
     return raw
 
 
