@@ -73,6 +73,10 @@ class Grader:
         self.bank = bank
         model_path = model_path or (None if model else os.environ.get(MODEL_ENV) or default_model_path())
         self.model = model or GradingModel.load(model_path)
+        if tuple(self.model.features[:len(FEATURES)]) != FEATURES:
+            missing = [f for f in FEATURES if f not in self.model.features]
+            raise GraderError(f"{model_path or 'model'}: made by another version of grader (it lacks the signals "
+                              f"{', '.join(missing) or 'in this order'}): calibrate it again with `grader calibrate`")
         # Answer memory (from `grader calibrate`): graded answers beside the model file.
         self.memory = memory
         if self.memory is None and model_path and any(f not in FEATURES for f in self.model.features):

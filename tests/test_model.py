@@ -68,3 +68,14 @@ def test_bundled_model_loads_and_matches_the_feature_list():
     assert m.features == FEATURES
     assert m.labels == ("incorrect", "partial", "correct")
     assert "metrics_heldout" in m.metadata and "versions" in m.metadata
+
+
+def test_model_made_for_other_signals_is_a_one_line_error(tmp_path, runner):
+    from grader.grading import default_model_path
+
+    d = json.loads(default_model_path().read_text())
+    d["features"] = d["features"][:-2] + ["retired_signal_a", "retired_signal_b"]
+    (tmp_path / "model.json").write_text(json.dumps(d))
+    out = runner.invoke(main, ["grade", "-q", "q004-035", "-a", "x", "--model", str(tmp_path)])
+    assert out.exit_code == 1 and "Traceback" not in out.output
+    assert "calibrate it again" in out.output and str(tmp_path) in out.output and "token_recall" in out.output
