@@ -51,7 +51,7 @@ class ConceptMatcher:
         self.semantic_threshold = semantic_threshold
         self._phrases: dict[int, tuple[Rubric, list[str], np.ndarray]] = {}
 
-    def rubric_phrases(self, rubric: Rubric):
+    def _rubric_phrases(self, rubric: Rubric):
         """Phrases of a rubric and their embeddings, computed once per rubric."""
         cached = self._phrases.get(id(rubric))
         if cached is None or cached[0] is not rubric:
@@ -67,7 +67,7 @@ class ConceptMatcher:
         answer_stems = [stem(w) for w in answer_words]
         index = _AnswerIndex(answer_words, answer_stems)
         clause_spans = clauses(text)
-        phrase_texts, phrase_matrix = self.rubric_phrases(rubric)
+        phrase_texts, phrase_matrix = self._rubric_phrases(rubric)
         windows = _window_vectors(answer, spans)
         semantic = {}
         if windows is not None and phrase_texts:

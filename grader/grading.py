@@ -116,13 +116,11 @@ class Grader:
         return self.rubrics[question.id]
 
     def warm(self) -> int:
-        """Embed the rubric phrases of every answerable bank question now (into the on-disk
-        store, when there is one), so later runs start grading at once. Returns the phrase count."""
+        """Embed the rubric phrases of every answerable bank question into the on-disk store, so
+        later runs start grading at once. Returns the phrase count."""
         rubrics = [self.rubric_for(q) for q in self.bank or [] if q.has_reference]
         phrases = list(dict.fromkeys(p for r in rubrics for c in r.concepts for p in c.all_phrases))
         self.embedder.encode(phrases, persist=True)   # one pass in large batches
-        for r in rubrics:
-            self.matcher.rubric_phrases(r)
         return len(phrases)
 
     # --- grading ---------------------------------------------------------------------------

@@ -80,7 +80,7 @@ class GradingModel:
         with threadpool_limits(limits=1):
             clf.fit(Z, y_idx)
         self.classes_ = [int(c) for c in clf.classes_]
-        self.folds_ = []
+        folds = []
         for cc in clf.calibrated_classifiers_:
             est = cc.estimator
             calibrators = []
@@ -89,21 +89,20 @@ class GradingModel:
                     calibrators.append({"a": float(cal.a_), "b": float(cal.b_)})
                 else:
                     calibrators.append({"x": cal.X_thresholds_.tolist(), "y": cal.y_thresholds_.tolist()})
-            self.folds_.append({"estimator": _export_estimator(est), "calibrators": calibrators})
+            folds.append({"estimator": _export_estimator(est), "calibrators": calibrators})
+        self._set_folds(folds)
         self._sklearn_ = clf  # kept only in memory, for the equivalence test
         return self
 
-    def _fold_proba(self, Z, fold) -> np.ndarray:
-        est = fold["estimator"]
-        packed = None
-        if est["type"] == "boosting":
-            # Packed once per fold and kept beside the model's data, not in it.
-            cache = self.__dict__.setdefault("_packed_", {})
-            packed = cache.get(id(est))
-            if packed is None or packed[0] is not est:
-                packed = cache[id(est)] = (est, _pack_trees(est))
-            packed = packed[1]
-        decision = _decision(est, Z, packed)
+    def _set_folds(self, folds: list[dict]) -> None:
+        self.folds_ = folds
+        # Each fold's trees packed once into flat arrays (kept beside the stored data, not in it),
+        # so that prediction walks all trees together.
+        self._packed = [_pack_trees(f["estimator"]) if f["estimator"]["type"] == "boosting" else None
+                        for f in folds]
+
+    def _fold_proba(self, Z, fold, packed) -> np.ndarray:
+        decision = _decision(fold["estimator"], Z, packed)
         n_classes = len(self.classes_)
         proba = np.zeros((Z.shape[0], n_classes))
         cols = range(decision.shape[1])
@@ -128,7 +127,7 @@ class GradingModel:
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities over `self.labels` (columns in label order)."""
         Z = (np.atleast_2d(np.asarray(X, dtype=float)) - self.mean_) / self.scale_
-        proba = np.mean([self._fold_proba(Z, f) for f in self.folds_], axis=0)
+        proba = np.mean([self._fold_proba(Z, f, p) for f, p in zip(self.folds_, self._packed)], axis=0)
         full = np.zeros((Z.shape[0], len(self.labels)))
         full[:, self.classes_] = proba
         return full
@@ -216,7 +215,7 @@ class GradingModel:
                 else:
                     xs = _vector(cal.get("x") if isinstance(cal, dict) else None, None, path, f"{key}.x")
                     _vector(cal.get("y"), len(xs), path, f"{key}.y")
-        model.folds_ = folds
+        model._set_folds(folds)
         return model
 
     @classmethod
@@ -296,10 +295,10 @@ def _pack_trees(est: dict) -> dict:
             "leaf": cat("leaf", bool), "value": cat("value", float), "missing_left": cat("missing_left", bool)}
 
 
-def _decision(est: dict, Z: np.ndarray, packed: dict | None = None) -> np.ndarray:
+def _decision(est: dict, Z: np.ndarray, p: dict | None) -> np.ndarray:
+    """Raw decision values; `p` is the estimator's packed trees (None for logistic)."""
     if est["type"] == "logistic":
         return Z @ np.asarray(est["coef"]).T + np.asarray(est["intercept"])
-    p = packed or _pack_trees(est)
     node = np.repeat(p["roots"][:, None], len(Z), axis=1)          # (trees, rows)
     rows = np.arange(len(Z))[None, :]
     for _ in range(p["max_path"]):       # a path is never longer than a tree's node count
