@@ -524,17 +524,18 @@ class CVResult:
 
 def featurize_data(grader, data: LabelledData, progress=None, chunk: int = 256):
     """Standard signals (from the bundled-style features), concept matches and answer embeddings."""
-    Xs, matches = [], []
+    Xs, matches, embs = [], [], []
     items = list(zip(data.questions, data.answers))
     for start in range(0, len(items), chunk):
         part = items[start:start + chunk]
         X, m = grader.featurize(part)
         Xs.append(X[:, :len(FEATURES)])
         matches.extend(m)
+        # Taken while the chunk's answers are still in the embedder's bounded cache.
+        embs.append(grader.embedder.encode([a for _, a in part]))
         if progress:
             progress(len(part))
-    emb = grader.embedder.encode(list(data.answers))
-    return np.vstack(Xs), matches, emb
+    return np.vstack(Xs), matches, np.vstack(embs)
 
 
 def cross_validate(data: LabelledData, X_base, emb, default_model, k: int, opts: Options,
