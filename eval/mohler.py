@@ -92,7 +92,7 @@ def main():
 
     # --- zero-shot ---------------------------------------------------------------------------
     proba = grader.model.predict_proba(X)
-    t_default = grader.model.score_from_proba(proba)
+    t_default = grader.model.predict_grade(X, proba)
     cos = X[:, FEATURES.index("cos_max")]
     refs = [q.references[0].text for q in data.questions]
     tfidf = tfidf_cosine(data.answers, refs)

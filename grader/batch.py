@@ -299,6 +299,17 @@ class BatchJob:
                 done = int(state.get("rows_done", 0))
                 summary.resumed_from = done
                 _truncate_to_rows(part, part_fmt, done)
+        spooled = None
+        from .calibration import uses_cohort
+
+        if uses_cohort(self.grader.model) and self.grader.cohort is None:
+            if input_path == "-":
+                # The cohort needs a first pass over the input, and stdin can be read only once.
+                spooled = _spool_stdin(final)
+                input_path = str(spooled)
+            t = time.perf_counter()
+            self.grader.cohort = self.gather_cohort(input_path, in_fmt)
+            summary.seconds["cohort"] += time.perf_counter() - t
         writer = _Writer(sys.stdout, out_fmt) if to_stdout else _Writer.to_file(part, part_fmt, append=done > 0)
 
         seen = 0
@@ -327,6 +338,8 @@ class BatchJob:
         finally:
             if not to_stdout:
                 writer.close()
+            if spooled:
+                spooled.unlink(missing_ok=True)
         summary.rows = seen
         if not to_stdout:
             if out_fmt == "parquet":
@@ -338,6 +351,30 @@ class BatchJob:
                 part.replace(final)
             checkpoint.unlink(missing_ok=True)
         return summary
+
+    def gather_cohort(self, input_path: str, in_fmt: str):
+        """Every gradable answer of the input, for a model with cohort signals (one extra pass that
+        embeds the answers; only per-question sums are kept)."""
+        from .calibration import question_key
+        from .cohort import CohortStats
+        from .grading import MAX_ANSWER_CHARS
+
+        stats = CohortStats()
+        checked = False
+        for chunk in read_rows(input_path, in_fmt, self.chunk_size):
+            if not checked:
+                self._check_columns(chunk[0], input_path, in_fmt)
+                checked = True
+            items = []
+            for row in chunk:
+                q, error = self.question_for(row)
+                answer = row.get(self.columns.answer)
+                answer = "" if answer is None else str(answer)
+                if not error and answer.strip():
+                    items.append((q, answer[:MAX_ANSWER_CHARS]))
+            if items:
+                stats.add_answers(self.grader.embedder, [question_key(q) for q, _ in items], items)
+        return stats
 
     def _check_columns(self, first_row: dict, source, fmt):
         c = self.columns
@@ -391,6 +428,17 @@ class BatchJob:
             if row["status"] == "error":
                 summary.errors += 1
         return out
+
+
+def _spool_stdin(near: Path | None) -> Path:
+    import shutil
+    import tempfile
+
+    folder = near.parent if near is not None else None
+    fd, name = tempfile.mkstemp(prefix=".grader-stdin-", dir=folder)
+    with open(fd, "wb") as out:
+        shutil.copyfileobj(sys.stdin.buffer, out)
+    return Path(name)
 
 
 def _ref_order(key: str):

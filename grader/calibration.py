@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cohort import COHORT_FEATURES, CohortStats, cohort_columns
 from .errors import DataError, GraderError
 from .features import FEATURES
 
@@ -381,16 +382,47 @@ class AnswerMemory:
         return memory_features([question_key(q) for q, _ in items], q_emb, keys, emb, grades)
 
 
-def extra_features(grader, items, names) -> np.ndarray:
-    """Columns for model features beyond the standard FEATURES (the hook in `Grader.featurize`)."""
-    unknown = [n for n in names if n not in MEMORY_FEATURES]
+def extra_features(grader, items, names, X, vectors) -> np.ndarray:
+    """Columns for model features beyond the standard FEATURES (the hook in `Grader.featurize`):
+    the answer memory's, and the cohort's (missing when the grader has no cohort gathered)."""
+    unknown = [n for n in names if n not in MEMORY_FEATURES and n not in COHORT_FEATURES]
     if unknown:
         raise GraderError(f"the model uses unknown signals {', '.join(unknown)}; it needs a newer grader")
-    memory = getattr(grader, "memory", None)
-    if memory is None:
-        raise GraderError("this model uses an answer memory; load it from its directory with --model DIR")
-    cols = memory.features(grader.embedder, items)
-    return cols[:, [MEMORY_FEATURES.index(n) for n in names]]
+    out = np.zeros((len(items), len(names)))
+    if any(n in MEMORY_FEATURES for n in names):
+        memory = getattr(grader, "memory", None)
+        if memory is None:
+            raise GraderError("this model uses an answer memory; load it from its directory with --model DIR")
+        cols = memory.features(grader.embedder, items)
+        for j, n in enumerate(names):
+            if n in MEMORY_FEATURES:
+                out[:, j] = cols[:, MEMORY_FEATURES.index(n)]
+    if any(n in COHORT_FEATURES for n in names):
+        cohort = getattr(grader, "cohort", None)
+        if cohort is None:
+            cols = np.full((len(items), len(COHORT_FEATURES)), np.nan)
+        else:
+            cols = cohort.columns([question_key(q) for q, _ in items], vectors, X[:, FEATURES.index("cos_max")],
+                                  X[:, FEATURES.index("log_words")])
+        for j, n in enumerate(names):
+            if n in COHORT_FEATURES:
+                out[:, j] = cols[:, COHORT_FEATURES.index(n)]
+    return out
+
+
+def gather_cohort(grader, items, progress=None, chunk: int = 256) -> CohortStats:
+    """The cohort of (question, answer) pairs that are about to be graded together."""
+    stats = CohortStats()
+    for start in range(0, len(items), chunk):
+        part = items[start:start + chunk]
+        stats.add_answers(grader.embedder, [question_key(q) for q, _ in part], part)
+        if progress:
+            progress(len(part))
+    return stats
+
+
+def uses_cohort(model) -> bool:
+    return any(f in COHORT_FEATURES for f in model.features)
 
 
 def memory_path_for(model_path) -> Path | None:
@@ -449,6 +481,8 @@ def all_metrics(proba: np.ndarray, t_pred: np.ndarray, data: LabelledData, rows=
 class Options:
     estimator: str = "boosting"
     memory: bool = True
+    cohort: bool = False          # signals from the other answers to the same question (grader.cohort)
+    embedder: str | None = None   # embedding backend (default: the bundled model's)
     calibration: str = "sigmoid"
     max_iter: int = 150
     C: float = 1.0
@@ -456,7 +490,7 @@ class Options:
 
 
 def _model_features(opts: Options) -> tuple[str, ...]:
-    return tuple(FEATURES) + (MEMORY_FEATURES if opts.memory else ())
+    return tuple(FEATURES) + (MEMORY_FEATURES if opts.memory else ()) + (COHORT_FEATURES if opts.cohort else ())
 
 
 def _train_memory_columns(data, rows, emb, opts: Options, rng) -> np.ndarray:
@@ -470,7 +504,9 @@ def _train_memory_columns(data, rows, emb, opts: Options, rng) -> np.ndarray:
     return cols
 
 
-def fit_model(data: LabelledData, X_base: np.ndarray, emb: np.ndarray | None, rows, opts: Options):
+def fit_model(data: LabelledData, X_base: np.ndarray, emb: np.ndarray | None, rows, opts: Options,
+              cohort: np.ndarray | None = None):
+    """`cohort`: COHORT_FEATURES of every row of `data` (with `opts.cohort`)."""
     from .model import GradingModel
 
     rows = np.asarray(rows)
@@ -478,6 +514,8 @@ def fit_model(data: LabelledData, X_base: np.ndarray, emb: np.ndarray | None, ro
     X = X_base[rows]
     if opts.memory:
         X = np.hstack([X, _train_memory_columns(data, rows, emb, opts, rng)])
+    if opts.cohort:
+        X = np.hstack([X, cohort[rows]])
     y_names = [data.scheme.labels[c] for c in data.y[rows]]
     counts = np.bincount(data.y[rows])
     inner = int(max(2, min(5, counts[counts > 0].min())))
@@ -488,11 +526,12 @@ def fit_model(data: LabelledData, X_base: np.ndarray, emb: np.ndarray | None, ro
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.fit(X, y_names, groups=groups)
+        model.fit(X, y_names, groups=groups, target=data.t[rows])
     return model
 
 
-def predict(model, data: LabelledData, X_base, emb, train_rows, test_rows) -> tuple[np.ndarray, np.ndarray]:
+def predict(model, data: LabelledData, X_base, emb, train_rows, test_rows,
+            cohort: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities (scheme classes) and grades in [0, 1] for test rows, memory from train rows."""
     X = X_base[test_rows]
     if any(f in MEMORY_FEATURES for f in model.features):
@@ -500,8 +539,10 @@ def predict(model, data: LabelledData, X_base, emb, train_rows, test_rows) -> tu
         mem = memory_features([data.keys[i] for i in test_rows], emb[test_rows], keys, emb[train_rows],
                               data.t[train_rows])
         X = np.hstack([X, mem[:, [MEMORY_FEATURES.index(f) for f in model.features if f in MEMORY_FEATURES]]])
+    if uses_cohort(model):
+        X = np.hstack([X, cohort[test_rows]])
     proba = model.predict_proba(X)
-    return project_proba(proba, data.scheme.k), model.score_from_proba(proba)
+    return project_proba(proba, data.scheme.k), model.predict_grade(X, proba)
 
 
 def _cosine_fit(cos_train, t_train):
@@ -538,18 +579,27 @@ def featurize_data(grader, data: LabelledData, progress=None, chunk: int = 256):
     return np.vstack(Xs), matches, np.vstack(embs)
 
 
+def data_cohort(data: LabelledData, X_base, emb) -> np.ndarray:
+    """COHORT_FEATURES of every row, all rows of a question forming its cohort. Only texts are
+    used, so in cross-validation a test fold's cohort may include training answers' texts (in
+    grouped folds, a question's answers all lie in one fold anyway)."""
+    return cohort_columns(data.keys, emb, X_base[:, FEATURES.index("cos_max")], X_base[:, FEATURES.index("log_words")])
+
+
 def cross_validate(data: LabelledData, X_base, emb, default_model, k: int, opts: Options,
-                   progress=None) -> CVResult:
+                   progress=None, cohort: np.ndarray | None = None, X_default=None) -> CVResult:
+    """`X_default`: the bundled model's signals when they come from another embedder than X_base."""
     folds = make_folds(data.groups, k, data.y, seed=opts.seed)
     n, K = len(data), data.scheme.k
     oof = {name: (np.zeros((n, K)), np.zeros(n)) for name in ("calibrated", "default", "cosine")}
     fold_of = np.zeros(n, dtype=int)
-    cos = X_base[:, FEATURES.index("cos_max")]
-    d_proba = default_model.predict_proba(X_base[:, :len(default_model.features)])
-    d_t = default_model.score_from_proba(d_proba)
+    X_default = X_base if X_default is None else X_default
+    cos = X_default[:, FEATURES.index("cos_max")]
+    d_proba = default_model.predict_proba(X_default[:, :len(default_model.features)])
+    d_t = default_model.predict_grade(X_default[:, :len(default_model.features)], d_proba)
     for f, (train, test) in enumerate(folds):
-        model = fit_model(data, X_base, emb, train, opts)
-        p, t = predict(model, data, X_base, emb, train, test)
+        model = fit_model(data, X_base, emb, train, opts, cohort)
+        p, t = predict(model, data, X_base, emb, train, test, cohort)
         oof["calibrated"][0][test], oof["calibrated"][1][test] = p, t
         oof["default"][0][test] = project_proba(d_proba[test], K)
         oof["default"][1][test] = d_t[test]
@@ -607,12 +657,12 @@ def concept_rates(data: LabelledData, matches, limit: int = 20) -> list[dict]:
 def permutation_importance(model, X: np.ndarray, t: np.ndarray, seed: int = 0) -> list[tuple[str, float]]:
     """Increase in mean absolute error of the grade when one signal is shuffled (in-sample)."""
     rng = np.random.default_rng(seed)
-    base = np.abs(model.score_from_proba(model.predict_proba(X)) - t).mean()
+    base = np.abs(model.predict_grade(X) - t).mean()
     out = []
     for j, name in enumerate(model.features):
         Xp = X.copy()
         Xp[:, j] = X[rng.permutation(len(X)), j]
-        out.append((name, float(np.abs(model.score_from_proba(model.predict_proba(Xp)) - t).mean() - base)))
+        out.append((name, float(np.abs(model.predict_grade(Xp) - t).mean() - base)))
     out.sort(key=lambda p: -p[1])
     return out
 
@@ -630,34 +680,50 @@ class CalibrationRun:
     predictions: tuple = field(repr=False, default=None)   # (proba, t) shown in the report
 
 
+def for_embedder(grader, name: str | None):
+    """`grader` itself, or a grader on the same bank and rubrics with another embedding backend."""
+    if not name or name == grader.embedder.name:
+        return grader
+    from .embedding import get_embedder
+    from .grading import Grader
+
+    return Grader(grader.bank, grader.rubrics, grader.model, embedder=get_embedder(name))
+
+
 def calibrate(grader, data: LabelledData, cv: int = 5, opts: Options | None = None, progress=None) -> CalibrationRun:
     """Cross-validate (when cv > 1), then fit the final model and memory on all rows."""
     opts = opts or Options()
     check_counts(data, cv if cv > 1 else 2)
-    X_base, matches, emb = featurize_data(grader, data, progress=progress)
+    own = for_embedder(grader, opts.embedder)
+    X_base, matches, emb = featurize_data(own, data, progress=progress)
+    # The bundled model is compared on the signals of its own embedder.
+    X_default = featurize_data(grader, data)[0] if own is not grader and cv > 1 else None
+    cohort = data_cohort(data, X_base, emb) if opts.cohort else None
     result = None
     if cv > 1:
-        result = cross_validate(data, X_base, emb, grader.model, cv, opts)
+        result = cross_validate(data, X_base, emb, grader.model, cv, opts, cohort=cohort, X_default=X_default)
     rows = np.arange(len(data))
-    model = fit_model(data, X_base, emb, rows, opts)
+    model = fit_model(data, X_base, emb, rows, opts, cohort)
     memory = AnswerMemory.from_data(data) if opts.memory else None
     X_full = X_base
     if opts.memory:
         X_full = np.hstack([X_base, memory_features(data.keys, emb, data.keys, emb, data.t, exclude_self=True)])
+    if opts.cohort:
+        X_full = np.hstack([X_full, cohort])
     proba = model.predict_proba(X_full)
-    t_in = model.score_from_proba(proba)
+    t_in = model.predict_grade(X_full, proba)
     in_sample = all_metrics(project_proba(proba, data.scheme.k), t_in, data)
     shown = result.oof["calibrated"] if result else (project_proba(proba, data.scheme.k), t_in)
     importance = permutation_importance(model, X_full, data.t, opts.seed)
     import sklearn
 
     model.metadata = {
-        "embedder": grader.embedder.name,
+        "embedder": own.embedder.name,
         "trained_on": {"file": Path(data.source).name, "sha256": data.sha256, "rows": len(data),
                        "questions": len(set(data.keys)), "skipped_empty_answers": data.skipped_empty},
         "label_scheme": data.scheme.to_dict(),
-        "options": {"estimator": opts.estimator, "memory": opts.memory, "calibration": opts.calibration,
-                    "cv": cv, "group_by": data.group_by},
+        "options": {"estimator": opts.estimator, "memory": opts.memory, "cohort": opts.cohort,
+                    "calibration": opts.calibration, "cv": cv, "group_by": data.group_by},
         "metrics_cv": result.to_dict() if result else None,
         "metrics_in_sample": in_sample,
         "answer_memory": MEMORY_FILE if opts.memory else None,
@@ -688,12 +754,14 @@ def evaluate(grader, data: LabelledData, progress=None) -> tuple[dict, np.ndarra
     """Metrics of the grader's model (with its answer memory, if any) on labelled data; no training."""
     proba_all, t_all, matches = [], [], []
     items = list(zip(data.questions, data.answers))
+    if uses_cohort(grader.model) and grader.cohort is None:
+        grader.cohort = gather_cohort(grader, items)
     for start in range(0, len(items), 256):
         part = items[start:start + 256]
         X, m = grader.featurize(part)
         p = grader.model.predict_proba(X)
         proba_all.append(project_proba(p, data.scheme.k))
-        t_all.append(grader.model.score_from_proba(p))
+        t_all.append(grader.model.predict_grade(X, p))
         matches.extend(m)
         if progress:
             progress(len(part))

@@ -84,16 +84,24 @@ def _table(systems: dict) -> str:
                    "column/assignment (the value of --group-column).")
 @click.option("--group-column", help="Column whose value groups rows into folds (e.g. an assignment id).")
 @click.option("--group-regex", help="Take the group from the column with this regex (first group), e.g. '^(\\d+)\\.'.")
-@click.option("--estimator", type=click.Choice(["boosting", "logistic"]), default="boosting", show_default=True,
-              help="The classifier under the calibration.")
+@click.option("--estimator", type=click.Choice(["boosting", "logistic", "ridge"]), default="boosting",
+              show_default=True,
+              help="The model under the calibration: boosted trees or logistic regression over the labels, or ridge "
+                   "regression of the grade (suits numeric scores; best on Mohler).")
 @click.option("--no-memory", is_flag=True, help="Do not learn from similarity to already-graded answers.")
+@click.option("--cohort", is_flag=True,
+              help="Also learn from how each answer compares with the other answers to its question graded with it "
+                   "(batch and eval gather them first; a lone answer is graded without).")
+@click.option("--embedder", metavar="BACKEND",
+              help="Embedding backend of the new model: paraphrase-minilm-l3-onnx (the bundled model's, fast) or "
+                   "all-minilm-l6-torch (slower to start and to run; agrees better on Mohler).")
 @bank_option
 @rubrics_option
 @json_option
 @friendly_errors
 def calibrate(data_path, input_format, answer_column, question_id_column, question_column, reference_column,
               label_column, score_column, labels_text, scale_text, bins, quiet, out_dir, cv, group_by, group_column,
-              group_regex, estimator, no_memory, bank_dir, rubrics_dir, as_json):
+              group_regex, estimator, no_memory, cohort, embedder, bank_dir, rubrics_dir, as_json):
     """Fit the grading model to your own labelled answers and write a model directory.
 
     DATA is a batch CSV/JSONL file with a `label` column (incorrect/partial/correct, or any
@@ -107,7 +115,8 @@ def calibrate(data_path, input_format, answer_column, question_id_column, questi
       grader calibrate labelled.csv -o my-model
       grader calibrate mohler.csv -o mohler-model --scale 0:5 --answer-column student_answer \\
           --reference-column desired_answer --score-column score_avg \\
-          --group-column id --group-regex '^(\\d+)\\.' --cv 12
+          --group-column id --group-regex '^(\\d+)\\.' --cv 12 \\
+          --estimator ridge --cohort --embedder all-minilm-l6-torch
       grader grade -q q004-035 -a "..." --model my-model
     """
     from .calibration import Options, calibrate as run_calibration, save_run
@@ -122,8 +131,8 @@ def calibrate(data_path, input_format, answer_column, question_id_column, questi
                  label_column, score_column, labels_text, scale_text, bins, group_by, group_column, group_regex)
     bar, update = _progress(quiet, len(data), " answers")
     try:
-        run = run_calibration(grader, data, cv=cv, opts=Options(estimator=estimator, memory=not no_memory),
-                              progress=update)
+        opts = Options(estimator=estimator, memory=not no_memory, cohort=cohort, embedder=embedder)
+        run = run_calibration(grader, data, cv=cv, opts=opts, progress=update)
     finally:
         if bar:
             bar.close()

@@ -79,7 +79,9 @@ class Grader:
                               f"{', '.join(missing) or 'in this order'}): calibrate it again with `grader calibrate`")
         # Answer memory (from `grader calibrate`): graded answers beside the model file.
         self.memory = memory
-        if self.memory is None and model_path and any(f not in FEATURES for f in self.model.features):
+        from .calibration import MEMORY_FEATURES
+
+        if self.memory is None and model_path and any(f in MEMORY_FEATURES for f in self.model.features):
             from .calibration import AnswerMemory, memory_path_for
 
             self.memory = AnswerMemory.load(memory_path_for(model_path))
@@ -87,6 +89,9 @@ class Grader:
         self.rubrics = dict(rubrics or {})
         self.matcher = ConceptMatcher(self.embedder)
         self._drafter: RubricDrafter | None = None
+        # The answers graded together (`cohort.CohortStats`), for a model with cohort signals;
+        # gathered by `grader batch` and `grader eval` before grading.
+        self.cohort = None
 
     @classmethod
     def from_paths(cls, bank_dir=None, rubrics_dir=None, model_path=None) -> "Grader":
@@ -138,7 +143,7 @@ class Grader:
             texts.append(q.question)
             texts.extend(r.text for r in q.references)
         encoded = dict(zip(texts, self.embedder.encode_full(texts))) if texts else {}
-        rows, all_matches = [], []
+        rows, all_matches, vectors = [], [], []
         for q, a in items:
             rubric = self.rubric_for(q)
             enc = encoded[a]
@@ -148,13 +153,14 @@ class Grader:
                                      [r.kind for r in q.references], matches, rubric.drafted)
             rows.append([feats[f] for f in FEATURES])
             all_matches.append(matches)
+            vectors.append(enc.vector)
         X = np.array(rows, dtype=float).reshape(len(items), len(FEATURES))
         extra = [f for f in self.model.features if f not in FEATURES]
         if extra:
-            # Signals beyond FEATURES (the answer memory of a calibrated model), appended in order.
+            # Signals beyond FEATURES (answer memory, cohort) of a calibrated model, appended in order.
             from .calibration import extra_features
 
-            X = np.hstack([X, extra_features(self, items, extra)])
+            X = np.hstack([X, extra_features(self, items, extra, X, np.array(vectors))])
         return X, all_matches
 
     def grade(self, question: Question | str, answer: str) -> GradeResult:
@@ -179,7 +185,7 @@ class Grader:
         if prepared:
             X, matches = self.featurize([(q, a) for _, q, a in prepared])
             proba = self.model.predict_proba(X)
-            scores = self.model.score_from_proba(proba)
+            scores = self.model.predict_grade(X, proba)
             for (i, q, a), p, s, m, note in zip(prepared, proba, scores, matches, notes):
                 results[i] = self._result(q, p, float(s), m, note)
         return results

@@ -18,6 +18,8 @@ import numpy as np
 from .errors import DataError
 
 FORMAT = "grader-model/1"
+ESTIMATORS = ("boosting", "logistic", "ridge")
+RIDGE_ALPHAS = tuple(np.logspace(-2, 3, 20))
 DEFAULT_LABELS = ("incorrect", "partial", "correct")
 
 
@@ -27,12 +29,14 @@ def _expit(x):
 
 @dataclass
 class GradingModel:
-    """Multinomial logistic regression on standardised signals, with per-class probability
-    calibration fitted on held-out folds (grouped by question when groups are given)."""
+    """A classifier on standardised signals (multinomial logistic regression or boosted trees) with
+    per-class probability calibration fitted on held-out folds (grouped by question when groups are
+    given); or ridge regression of the grade, whose label probabilities come from a Gaussian with
+    the spread of its held-out errors (ordered labels, and numeric scores such as 0-5)."""
 
     labels: tuple[str, ...] = DEFAULT_LABELS
     features: tuple[str, ...] = ()
-    estimator: str = "boosting"      # boosting (gradient-boosted trees) or logistic
+    estimator: str = "boosting"      # boosting (gradient-boosted trees), logistic or ridge
     C: float = 1.0                   # logistic: inverse regularisation strength
     max_iter: int = 150              # boosting: number of boosting rounds
     calibration: str = "sigmoid"
@@ -51,7 +55,9 @@ class GradingModel:
                                                   l2_regularization=1.0, random_state=0)
         raise ValueError(f"unknown estimator {self.estimator!r}")
 
-    def fit(self, X, y, groups=None) -> "GradingModel":
+    def fit(self, X, y, groups=None, target=None) -> "GradingModel":
+        """`y` are label names; `target`, optional, the exact grades in [0, 1] (e.g. a 4.5 on a
+        0-5 scale), which the ridge estimator regresses on instead of the label positions."""
         from sklearn.calibration import CalibratedClassifierCV
         from sklearn.model_selection import GroupKFold, StratifiedKFold
 
@@ -60,15 +66,23 @@ class GradingModel:
         unknown = set(y) - set(self.labels)
         if unknown:
             raise ValueError(f"labels not in the model's label set: {sorted(unknown)}")
-        self.mean_ = X.mean(axis=0)
-        self.scale_ = X.std(axis=0)
+        import warnings
+
+        with warnings.catch_warnings():   # a signal missing on every row (all-NaN column)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.mean_ = np.nan_to_num(np.nanmean(X, axis=0))
+            self.scale_ = np.nan_to_num(np.nanstd(X, axis=0))
         self.scale_[self.scale_ == 0] = 1.0
-        Z = (X - self.mean_) / self.scale_
+        Z = self._standardise(X)
         y_idx = np.array([self.labels.index(v) for v in y])
         if groups is not None and len(set(groups)) >= self.cv:
             splitter = list(GroupKFold(n_splits=self.cv).split(Z, y_idx, groups))
         else:
             splitter = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=0)
+        if self.estimator == "ridge":
+            t = y_idx / (len(self.labels) - 1) if target is None else np.asarray(target, dtype=float)
+            self._fit_ridge(Z, t, y_idx, splitter)
+            return self
         # ensemble=False: calibrators are fitted on out-of-fold decisions, and one estimator on all
         # rows is kept, which keeps boosted models small.
         clf = CalibratedClassifierCV(self._make_estimator(), method=self.calibration, cv=splitter,
@@ -94,6 +108,22 @@ class GradingModel:
         self._sklearn_ = clf  # kept only in memory, for the equivalence test
         return self
 
+    def _fit_ridge(self, Z, t, y_idx, splitter) -> None:
+        from sklearn.linear_model import Ridge, RidgeCV
+        from sklearn.model_selection import cross_val_predict
+
+        alpha = float(RidgeCV(alphas=RIDGE_ALPHAS).fit(Z, t).alpha_)
+        reg = Ridge(alpha=alpha).fit(Z, t)
+        # The spread of held-out errors, not of training ones, so that probabilities are honest.
+        splits = splitter if isinstance(splitter, list) else list(splitter.split(Z, y_idx))
+        held_out = cross_val_predict(Ridge(alpha=alpha), Z, t, cv=splits)
+        sigma = float(max(np.sqrt(np.mean((np.clip(held_out, 0, 1) - t) ** 2)), 1e-3))
+        self.classes_ = list(range(len(self.labels)))
+        self._set_folds([{"estimator": {"type": "ridge", "coef": reg.coef_.tolist(),
+                                        "intercept": float(reg.intercept_), "alpha": alpha, "sigma": sigma},
+                          "calibrators": []}])
+        self._sklearn_ = reg
+
     def _set_folds(self, folds: list[dict]) -> None:
         self.folds_ = folds
         # Each fold's trees packed once into flat arrays (kept beside the stored data, not in it),
@@ -102,6 +132,9 @@ class GradingModel:
                         for f in folds]
 
     def _fold_proba(self, Z, fold, packed) -> np.ndarray:
+        if fold["estimator"]["type"] == "ridge":
+            return _gaussian_proba(_decision(fold["estimator"], Z, packed)[:, 0], fold["estimator"]["sigma"],
+                                   len(self.labels))
         decision = _decision(fold["estimator"], Z, packed)
         n_classes = len(self.classes_)
         proba = np.zeros((Z.shape[0], n_classes))
@@ -124,9 +157,15 @@ class GradingModel:
         proba = np.clip(proba, 0.0, 1.0)
         return proba
 
+    def _standardise(self, X) -> np.ndarray:
+        """Standardised signals. A missing signal (NaN, e.g. a cohort signal of a lone answer) stays
+        NaN for trees, which learn where to send it, and counts as average for linear models."""
+        Z = (np.atleast_2d(np.asarray(X, dtype=float)) - self.mean_) / self.scale_
+        return Z if self.estimator == "boosting" else np.nan_to_num(Z, nan=0.0)
+
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities over `self.labels` (columns in label order)."""
-        Z = (np.atleast_2d(np.asarray(X, dtype=float)) - self.mean_) / self.scale_
+        Z = self._standardise(X)
         proba = np.mean([self._fold_proba(Z, f, p) for f, p in zip(self.folds_, self._packed)], axis=0)
         full = np.zeros((Z.shape[0], len(self.labels)))
         full[:, self.classes_] = proba
@@ -134,6 +173,14 @@ class GradingModel:
 
     def predict(self, X) -> list[str]:
         return [self.labels[i] for i in self.predict_proba(X).argmax(axis=1)]
+
+    def predict_grade(self, X, proba: np.ndarray | None = None) -> np.ndarray:
+        """Grade on [0, 1]: the regression itself for ridge (its label probabilities are coarser),
+        else the expected grade of the label probabilities (`proba`, if already computed)."""
+        if self.estimator == "ridge":
+            Z = self._standardise(X)
+            return np.clip(_decision(self.folds_[0]["estimator"], Z, None)[:, 0], 0.0, 1.0)
+        return self.score_from_proba(self.predict_proba(X) if proba is None else proba)
 
     def score_from_proba(self, proba: np.ndarray) -> np.ndarray:
         """Expected grade on [0, 1]: labels are ordered worst to best and spaced evenly."""
@@ -181,8 +228,8 @@ class GradingModel:
         if calibration not in ("sigmoid", "isotonic"):
             fail("params.calibration", "expected sigmoid or isotonic")
         estimator = params.get("estimator", "logistic")
-        if estimator not in ("logistic", "boosting"):
-            fail("params.estimator", "expected logistic or boosting")
+        if estimator not in ESTIMATORS:
+            fail("params.estimator", "expected " + " or ".join(ESTIMATORS))
         model = cls(tuple(labels), tuple(features), estimator, float(params.get("C", 1.0)),
                     int(params.get("max_iter", 150)), calibration, int(params.get("cv", 5)),
                     d.get("metadata") if isinstance(d.get("metadata"), dict) else {})
@@ -199,11 +246,15 @@ class GradingModel:
         if not (isinstance(folds, list) and folds):
             fail("folds", "expected a non-empty list")
         n_out = 1 if len(classes) == 2 else len(classes)
+        if estimator == "ridge":
+            if classes != list(range(len(labels))):
+                fail("classes", "a ridge model covers every label")
+            n_out = 0
         for i, fold in enumerate(folds):
             where = f"folds[{i}]"
             if not isinstance(fold, dict):
                 fail(where, "expected a mapping")
-            _check_estimator(fold.get("estimator"), n_out, n_feat, path, f"{where}.estimator")
+            _check_estimator(fold.get("estimator"), n_out, n_feat, path, f"{where}.estimator", estimator)
             cals = fold.get("calibrators")
             if not (isinstance(cals, list) and len(cals) == n_out):
                 fail(f"{where}.calibrators", f"expected {n_out} calibrators")
@@ -295,8 +346,21 @@ def _pack_trees(est: dict) -> dict:
             "leaf": cat("leaf", bool), "value": cat("value", float), "missing_left": cat("missing_left", bool)}
 
 
+def _gaussian_proba(mu: np.ndarray, sigma: float, k: int) -> np.ndarray:
+    """Mass of N(mu, sigma) falling nearest to each of k evenly spaced grades on [0, 1] (the tails
+    beyond 0 and 1 go to the end labels)."""
+    from scipy.special import ndtr
+
+    edges = (np.arange(1, k) - 0.5) / (k - 1)
+    cdf = ndtr((edges[None, :] - np.asarray(mu, dtype=float)[:, None]) / sigma)
+    cdf = np.hstack([np.zeros((len(cdf), 1)), cdf, np.ones((len(cdf), 1))])
+    return np.diff(cdf, axis=1)
+
+
 def _decision(est: dict, Z: np.ndarray, p: dict | None) -> np.ndarray:
-    """Raw decision values; `p` is the estimator's packed trees (None for logistic)."""
+    """Raw decision values; `p` is the estimator's packed trees (None for logistic and ridge)."""
+    if est["type"] == "ridge":
+        return (Z @ np.asarray(est["coef"]) + est["intercept"])[:, None]
     if est["type"] == "logistic":
         return Z @ np.asarray(est["coef"]).T + np.asarray(est["intercept"])
     node = np.repeat(p["roots"][:, None], len(Z), axis=1)          # (trees, rows)
@@ -315,9 +379,17 @@ def _decision(est: dict, Z: np.ndarray, p: dict | None) -> np.ndarray:
     return raw
 
 
-def _check_estimator(est, n_out, n_feat, path, where):
-    if not isinstance(est, dict) or est.get("type") not in ("logistic", "boosting"):
-        raise DataError(path, where, "expected an estimator of type logistic or boosting")
+def _check_estimator(est, n_out, n_feat, path, where, kind):
+    if not isinstance(est, dict) or est.get("type") != kind:
+        raise DataError(path, where, f"expected an estimator of type {kind}")
+    if kind == "ridge":
+        _vector(est.get("coef"), n_feat, path, f"{where}.coef")
+        for key in ("intercept", "sigma"):
+            if not _is_number(est.get(key)):
+                raise DataError(path, f"{where}.{key}", "expected a finite number")
+        if est["sigma"] <= 0:
+            raise DataError(path, f"{where}.sigma", "expected a positive number")
+        return
     if est["type"] == "logistic":
         _matrix(est.get("coef"), n_out, n_feat, path, f"{where}.coef")
         _vector(est.get("intercept"), n_out, path, f"{where}.intercept")
