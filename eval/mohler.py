@@ -11,12 +11,17 @@ eval/results/benchmark_mohler.json with:
 * unseen answers: 12-fold stratified cross-validation over answers, memory from the training folds.
 
 Each protocol runs `grader calibrate`'s own code (grader.calibration.cross_validate) for several
-variants (estimator, with or without the answer memory). The same numbers come from the CLI:
+variants (estimator, answer memory, cohort signals, embedding backend). The same numbers come from
+the CLI, e.g. for the best variant:
 
     grader calibrate ../shared/data/mohler/mohler.csv -o /tmp/mohler-model --scale 0:5 \\
         --answer-column student_answer --reference-column desired_answer --score-column score_avg \\
-        --group-column id --group-regex '^(\\d+)\\.' --cv 12
+        --group-column id --group-regex '^(\\d+)\\.' --cv 12 \\
+        --estimator ridge --cohort --no-memory --embedder all-minilm-l6-torch
     grader calibrate ... --group-by answer --cv 12
+
+Variants with cohort signals are also scored as if each answer were graded alone ("lone"): the
+same fold models, with the cohort signals missing.
 
 Run:  HF_HUB_OFFLINE=1 .venv/bin/python eval/mohler.py [--variants boosting+memory] [--cache /tmp/mohler.npz]
 """
@@ -36,8 +41,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from grader.batch import ColumnMap  # noqa: E402
-from grader.calibration import (Options, all_metrics, cross_validate, featurize_data,  # noqa: E402
-                                grade_to_proba, load_labelled, project_proba)
+from grader.calibration import (Options, all_metrics, cross_validate, data_cohort,  # noqa: E402
+                                featurize_data, fit_model, for_embedder, grade_to_proba, load_labelled,
+                                make_folds, predict, project_proba)
 from grader.features import FEATURES  # noqa: E402
 from grader.grading import Grader  # noqa: E402
 from grader.metrics import regression_metrics  # noqa: E402
@@ -47,11 +53,19 @@ RESULTS = ROOT / "eval" / "results" / "benchmark_mohler.json"
 COLUMNS = ColumnMap(answer="student_answer", question_id="question_id", question="question", reference="desired_answer")
 PUBLISHED = {"mohler2011_pearson": 0.518, "sultan2016_pearson": 0.592, "sultan2016_rmse": 0.887,
              "human_agreement_pearson": 0.597}
+L6 = "all-minilm-l6-torch"
 VARIANTS = {
     "boosting+memory": Options(estimator="boosting", memory=True),
     "boosting": Options(estimator="boosting", memory=False),
     "logistic+memory": Options(estimator="logistic", memory=True),
     "logistic": Options(estimator="logistic", memory=False),
+    "ridge": Options(estimator="ridge", memory=False),
+    "ridge+cohort": Options(estimator="ridge", memory=False, cohort=True),
+    "boosting+cohort": Options(estimator="boosting", memory=False, cohort=True),
+    "L6 ridge": Options(estimator="ridge", memory=False, embedder=L6),
+    "L6 boosting": Options(estimator="boosting", memory=False, embedder=L6),
+    "L6 ridge+cohort": Options(estimator="ridge", memory=False, cohort=True, embedder=L6),
+    "L6 ridge+cohort+memory": Options(estimator="ridge", memory=True, cohort=True, embedder=L6),
 }
 
 
@@ -61,6 +75,17 @@ def tfidf_cosine(answers, references) -> np.ndarray:
     vec = TfidfVectorizer(sublinear_tf=True, stop_words="english").fit(list(answers) + list(set(references)))
     a, r = vec.transform(answers), vec.transform(references)
     return np.asarray(a.multiply(r).sum(axis=1)).ravel()
+
+
+def lone_answers(d, X, emb, cohort, opts, folds) -> dict:
+    """Metrics of the cohort variant's fold models when each answer is graded alone (no cohort)."""
+    n, K = len(d), d.scheme.k
+    proba, t = np.zeros((n, K)), np.zeros(n)
+    missing = np.full_like(cohort, np.nan)
+    for train, test in make_folds(d.groups, folds, d.y):
+        model = fit_model(d, X, emb, train, opts, cohort)
+        proba[test], t[test] = predict(model, d, X, emb, train, test, missing)
+    return all_metrics(proba, t, d)
 
 
 def main():
@@ -79,14 +104,28 @@ def main():
                                   group_by="column", group_column="id", group_regex=r"^(\d+)\.")
     by_answer = replace(by_assignment, groups=np.array([f"row{i}" for i in range(len(by_assignment))]),
                         group_by="answer")
-    if args.cache and Path(args.cache).exists():
-        z = np.load(args.cache)
-        X, emb = z["X"], z["emb"]
-    else:
-        X, _, emb = featurize_data(grader, by_assignment)
-        if args.cache:
-            np.savez(args.cache, X=X, emb=emb)
-    featurize_s = time.time() - t0
+    signals = {}
+
+    def signals_of(embedder: str | None):
+        """(X, answer vectors, cohort signals) from one embedding backend, computed once."""
+        own = for_embedder(grader, embedder)
+        name = own.embedder.name
+        if name not in signals:
+            cache = Path(f"{args.cache}.{name}.npz") if args.cache else None
+            if cache and cache.exists():
+                z = np.load(cache)
+                X_, emb_ = z["X"], z["emb"]
+            else:
+                t1 = time.time()
+                X_, _, emb_ = featurize_data(own, by_assignment)
+                featurize_seconds[name] = round(time.time() - t1, 1)
+                if cache:
+                    np.savez(cache, X=X_, emb=emb_)
+            signals[name] = (X_, emb_, data_cohort(by_assignment, X_, emb_))
+        return signals[name]
+
+    featurize_seconds = {}
+    X, emb, _ = signals_of(None)
     data = by_assignment
     gold = data.gold_on_scale()
 
@@ -105,23 +144,24 @@ def main():
     results = {"data": "../shared/data/mohler/mohler.csv", "rows": len(data), "questions": len(set(data.keys)),
                "assignments": len(set(data.groups.tolist())), "embedder": grader.embedder.name,
                "label_scheme": data.scheme.to_dict(), "published": PUBLISHED, "zero_shot": zero_shot,
-               "featurize_seconds": round(featurize_s, 1)}
+               "featurize_seconds": featurize_seconds}
     variants = {k: VARIANTS[k] for k in args.variants.split(",")} if args.variants else VARIANTS
     for name, d in (("unseen_questions_by_assignment", by_assignment), ("unseen_answers", by_answer)):
         proto = {"folds": args.folds, "group_by": d.group_by, "variants": {}}
         for vname, opts in variants.items():
             t1 = time.time()
-            cv = cross_validate(d, X, emb, grader.model, args.folds, opts,
+            Xv, embv, cohort = signals_of(opts.embedder)
+            cv = cross_validate(d, Xv, embv, grader.model, args.folds, opts, cohort=cohort, X_default=X,
                                 progress=lambda _: print(".", end="", file=sys.stderr, flush=True))
             proto["variants"][vname] = {"calibrated": cv.systems["calibrated"], "seconds": round(time.time() - t1, 1)}
+            if opts.cohort:
+                proto["variants"][vname]["lone"] = lone_answers(d, Xv, embv, cohort, opts, args.folds)
             proto["default_model"] = cv.systems["default"]
             proto["cosine_linear_fit"] = cv.systems["cosine"]
             print(f"{name:32s} {vname:16s} pearson {cv.systems['calibrated']['pearson']:.3f} "
                   f"rmse {cv.systems['calibrated']['rmse']:.3f}  (cosine {cv.systems['cosine']['pearson']:.3f} / "
                   f"{cv.systems['cosine']['rmse']:.3f})", file=sys.stderr)
         # TF-IDF cosine with a linear fit on each training fold, same folds
-        from grader.calibration import make_folds
-
         t_tf = np.zeros(len(d))
         for train, test in make_folds(d.groups, args.folds, d.y):
             A = np.vstack([tfidf[train], np.ones(len(train))]).T

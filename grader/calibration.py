@@ -19,7 +19,7 @@ import json
 import math
 import platform
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -527,6 +527,10 @@ def fit_model(data: LabelledData, X_base: np.ndarray, emb: np.ndarray | None, ro
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(X, y_names, groups=groups, target=data.t[rows])
+    if opts.cohort:
+        # Answers graded alone (or whose question has too small a cohort) get a model of their own:
+        # one fitted with cohort signals leans on them and does worse without (eval/mohler.py "lone").
+        model.fallback = fit_model(data, X_base, emb, rows, replace(opts, cohort=False))
     return model
 
 
@@ -687,7 +691,9 @@ def for_embedder(grader, name: str | None):
     from .embedding import get_embedder
     from .grading import Grader
 
-    return Grader(grader.bank, grader.rubrics, grader.model, embedder=get_embedder(name))
+    # Reviewed rubrics only: drafts are redrafted with the new embedder, as they will be when grading.
+    reviewed = {k: r for k, r in grader.rubrics.items() if not r.drafted}
+    return Grader(grader.bank, reviewed, grader.model, embedder=get_embedder(name))
 
 
 def calibrate(grader, data: LabelledData, cv: int = 5, opts: Options | None = None, progress=None) -> CalibrationRun:

@@ -30,6 +30,7 @@ class Encoded:
     tokens: np.ndarray          # (n_tokens, dim), unnormalised, special tokens removed
     offsets: np.ndarray         # (n_tokens, 2) character offsets into text
     truncated: bool = False
+    model: str = ""             # the backend that made it: vectors of two models never mix
 
     def span(self, start: int, end: int) -> np.ndarray | None:
         """Normalised mean of the token vectors that fall inside text[start:end]."""
@@ -88,7 +89,7 @@ class _TokenizerMixin:
                 keep = (mask[row] == 1) & (np.asarray(e.special_tokens_mask) == 0)
                 offsets = np.array(e.offsets, dtype=np.int64)[keep] if keep.any() else np.zeros((0, 2), np.int64)
                 results[i] = Encoded(texts[i], self._pooled(hidden[row], mask[row]), hidden[row][keep], offsets,
-                                     truncated=len(e.overflowing) > 0)
+                                     truncated=len(e.overflowing) > 0, model=self.name)
         return results
 
 

@@ -79,17 +79,19 @@ def _token_alignment(answer: _ContentTokens, ref: _ContentTokens, question_stems
     return float(sims.max(axis=0).mean()), float(sims.max(axis=1).mean())
 
 
-_REFERENCE_CACHE: dict[str, tuple] = {}
+_REFERENCE_CACHE: dict[tuple[str, str], tuple] = {}
 
 
 def _reference_info(ref: Encoded):
-    """Sentence vectors, content stems, length and content tokens of a reference: computed once per text."""
-    info = _REFERENCE_CACHE.get(ref.text)
+    """Sentence vectors, content stems, length and content tokens of a reference: computed once per
+    text and embedding model."""
+    key = (ref.model, ref.text)
+    info = _REFERENCE_CACHE.get(key)
     if info is None:
         if len(_REFERENCE_CACHE) > 20_000:
             _REFERENCE_CACHE.clear()
         info = (_sentence_vectors(ref), set(content_stems(ref.text)), len(words(ref.text)), _content_tokens(ref))
-        _REFERENCE_CACHE[ref.text] = info
+        _REFERENCE_CACHE[key] = info
     return info
 
 

@@ -42,6 +42,9 @@ class GradingModel:
     calibration: str = "sigmoid"
     cv: int = 5
     metadata: dict = field(default_factory=dict)
+    # A model on a prefix of `features`, for rows whose remaining signals are all missing (NaN):
+    # e.g. answers graded without a cohort, for a model calibrated with cohort signals.
+    fallback: "GradingModel | None" = None
 
     def _make_estimator(self):
         if self.estimator == "logistic":
@@ -163,8 +166,26 @@ class GradingModel:
         Z = (np.atleast_2d(np.asarray(X, dtype=float)) - self.mean_) / self.scale_
         return Z if self.estimator == "boosting" else np.nan_to_num(Z, nan=0.0)
 
+    def _fallback_rows(self, X) -> np.ndarray | None:
+        if self.fallback is None:
+            return None
+        rest = np.asarray(X, dtype=float)[:, len(self.fallback.features):]
+        rows = np.isnan(rest).all(axis=1)
+        return rows if rows.any() else None
+
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities over `self.labels` (columns in label order)."""
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        lone = self._fallback_rows(X)
+        if lone is not None:
+            out = np.zeros((len(X), len(self.labels)))
+            out[lone] = self.fallback.predict_proba(X[lone][:, :len(self.fallback.features)])
+            if (~lone).any():
+                out[~lone] = self._own_proba(X[~lone])
+            return out
+        return self._own_proba(X)
+
+    def _own_proba(self, X) -> np.ndarray:
         Z = self._standardise(X)
         proba = np.mean([self._fold_proba(Z, f, p) for f, p in zip(self.folds_, self._packed)], axis=0)
         full = np.zeros((Z.shape[0], len(self.labels)))
@@ -177,10 +198,21 @@ class GradingModel:
     def predict_grade(self, X, proba: np.ndarray | None = None) -> np.ndarray:
         """Grade on [0, 1]: the regression itself for ridge (its label probabilities are coarser),
         else the expected grade of the label probabilities (`proba`, if already computed)."""
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        lone = self._fallback_rows(X)
+        if lone is not None:
+            out = np.zeros(len(X))
+            out[lone] = self.fallback.predict_grade(X[lone][:, :len(self.fallback.features)],
+                                                    None if proba is None else proba[lone])
+            if (~lone).any():
+                out[~lone] = self.predict_grade_own(X[~lone], None if proba is None else proba[~lone])
+            return out
+        return self.predict_grade_own(X, proba)
+
+    def predict_grade_own(self, X, proba=None) -> np.ndarray:
         if self.estimator == "ridge":
-            Z = self._standardise(X)
-            return np.clip(_decision(self.folds_[0]["estimator"], Z, None)[:, 0], 0.0, 1.0)
-        return self.score_from_proba(self.predict_proba(X) if proba is None else proba)
+            return np.clip(_decision(self.folds_[0]["estimator"], self._standardise(X), None)[:, 0], 0.0, 1.0)
+        return self.score_from_proba(self._own_proba(X) if proba is None else proba)
 
     def score_from_proba(self, proba: np.ndarray) -> np.ndarray:
         """Expected grade on [0, 1]: labels are ordered worst to best and spaced evenly."""
@@ -200,6 +232,7 @@ class GradingModel:
             "classes": self.classes_,
             "folds": self.folds_,
             "metadata": self.metadata,
+            **({"fallback": self.fallback.to_dict()} if self.fallback is not None else {}),
         }
 
     def save(self, path: str | Path) -> None:
@@ -267,6 +300,12 @@ class GradingModel:
                     xs = _vector(cal.get("x") if isinstance(cal, dict) else None, None, path, f"{key}.x")
                     _vector(cal.get("y"), len(xs), path, f"{key}.y")
         model._set_folds(folds)
+        if d.get("fallback") is not None:
+            fb = cls.from_dict(d["fallback"], f"{path} (fallback)")
+            if fb.labels != model.labels or model.features[:len(fb.features)] != fb.features \
+                    or len(fb.features) >= n_feat:
+                fail("fallback", "expected a model with the same labels on a prefix of the features")
+            model.fallback = fb
         return model
 
     @classmethod
