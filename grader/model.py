@@ -20,6 +20,8 @@ from .errors import DataError
 FORMAT = "grader-model/1"
 ESTIMATORS = ("boosting", "logistic", "ridge")
 RIDGE_ALPHAS = tuple(np.logspace(-2, 3, 20))
+RIDGE_ERROR_BINS = 4          # ranges of predicted grade, each with its own held-out errors
+RIDGE_ERROR_QUANTILES = 100   # held-out errors kept per range (as quantiles)
 DEFAULT_LABELS = ("incorrect", "partial", "correct")
 
 
@@ -120,10 +122,20 @@ class GradingModel:
         # The spread of held-out errors, not of training ones, so that probabilities are honest.
         splits = splitter if isinstance(splitter, list) else list(splitter.split(Z, y_idx))
         held_out = cross_val_predict(Ridge(alpha=alpha), Z, t, cv=splits)
-        sigma = float(max(np.sqrt(np.mean((np.clip(held_out, 0, 1) - t) ** 2)), 1e-3))
+        held_out = np.clip(held_out, 0, 1)
+        residual = t - held_out
+        # Label probabilities come from the held-out errors themselves, taken separately for low
+        # and high predictions: errors are skewed (a grade cannot pass the top of the scale).
+        n_bins = int(min(RIDGE_ERROR_BINS, max(1, len(t) // 100)))
+        edges = np.quantile(held_out, np.linspace(0, 1, n_bins + 1)[1:-1]) if n_bins > 1 else np.zeros(0)
+        which = np.searchsorted(edges, held_out)
+        levels = (np.arange(RIDGE_ERROR_QUANTILES) + 0.5) / RIDGE_ERROR_QUANTILES
+        errors = [np.quantile(residual[which == b], levels).tolist() if (which == b).any()
+                  else np.quantile(residual, levels).tolist() for b in range(n_bins)]
         self.classes_ = list(range(len(self.labels)))
         self._set_folds([{"estimator": {"type": "ridge", "coef": reg.coef_.tolist(),
-                                        "intercept": float(reg.intercept_), "alpha": alpha, "sigma": sigma},
+                                        "intercept": float(reg.intercept_), "alpha": alpha,
+                                        "error_edges": edges.tolist(), "errors": errors},
                           "calibrators": []}])
         self._sklearn_ = reg
 
@@ -136,8 +148,7 @@ class GradingModel:
 
     def _fold_proba(self, Z, fold, packed) -> np.ndarray:
         if fold["estimator"]["type"] == "ridge":
-            return _gaussian_proba(_decision(fold["estimator"], Z, packed)[:, 0], fold["estimator"]["sigma"],
-                                   len(self.labels))
+            return _error_proba(_decision(fold["estimator"], Z, packed)[:, 0], fold["estimator"], len(self.labels))
         decision = _decision(fold["estimator"], Z, packed)
         n_classes = len(self.classes_)
         proba = np.zeros((Z.shape[0], n_classes))
@@ -385,15 +396,17 @@ def _pack_trees(est: dict) -> dict:
             "leaf": cat("leaf", bool), "value": cat("value", float), "missing_left": cat("missing_left", bool)}
 
 
-def _gaussian_proba(mu: np.ndarray, sigma: float, k: int) -> np.ndarray:
-    """Mass of N(mu, sigma) falling nearest to each of k evenly spaced grades on [0, 1] (the tails
-    beyond 0 and 1 go to the end labels)."""
-    from scipy.special import ndtr
-
-    edges = (np.arange(1, k) - 0.5) / (k - 1)
-    cdf = ndtr((edges[None, :] - np.asarray(mu, dtype=float)[:, None]) / sigma)
-    cdf = np.hstack([np.zeros((len(cdf), 1)), cdf, np.ones((len(cdf), 1))])
-    return np.diff(cdf, axis=1)
+def _error_proba(raw: np.ndarray, est: dict, k: int) -> np.ndarray:
+    """Label probabilities of a regressed grade: the share of its held-out errors (those of
+    predictions in the same range) that would land nearest to each of k evenly spaced grades."""
+    pred = np.clip(np.asarray(raw, dtype=float), 0, 1)
+    errors = np.asarray(est["errors"], dtype=float)                       # (bins, quantiles)
+    which = np.searchsorted(np.asarray(est["error_edges"], dtype=float), pred)
+    outcomes = np.clip(pred[:, None] + errors[which], 0, 1)                # (rows, quantiles)
+    cls = np.rint(outcomes * (k - 1)).astype(int)
+    proba = np.zeros((len(pred), k))
+    np.add.at(proba, (np.repeat(np.arange(len(pred)), cls.shape[1]), cls.ravel()), 1.0)
+    return proba / cls.shape[1]
 
 
 def _decision(est: dict, Z: np.ndarray, p: dict | None) -> np.ndarray:
@@ -423,11 +436,16 @@ def _check_estimator(est, n_out, n_feat, path, where, kind):
         raise DataError(path, where, f"expected an estimator of type {kind}")
     if kind == "ridge":
         _vector(est.get("coef"), n_feat, path, f"{where}.coef")
-        for key in ("intercept", "sigma"):
-            if not _is_number(est.get(key)):
-                raise DataError(path, f"{where}.{key}", "expected a finite number")
-        if est["sigma"] <= 0:
-            raise DataError(path, f"{where}.sigma", "expected a positive number")
+        if not _is_number(est.get("intercept")):
+            raise DataError(path, f"{where}.intercept", "expected a finite number")
+        edges = _vector(est.get("error_edges"), None, path, f"{where}.error_edges")
+        errors = est.get("errors")
+        if not (isinstance(errors, list) and len(errors) == len(edges) + 1):
+            raise DataError(path, f"{where}.errors", f"expected {len(edges) + 1} lists of held-out errors")
+        for b, row in enumerate(errors):
+            e = _vector(row, None, path, f"{where}.errors[{b}]")
+            if not len(e) or (np.abs(e) > 1).any():
+                raise DataError(path, f"{where}.errors[{b}]", "expected errors of grades, within [-1, 1]")
         return
     if est["type"] == "logistic":
         _matrix(est.get("coef"), n_out, n_feat, path, f"{where}.coef")

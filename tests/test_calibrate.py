@@ -165,7 +165,8 @@ def test_validation_errors_are_one_line(rows, args, message, tmp_path, runner):
     assert len(res.output.strip().splitlines()) == 1
 
 
-def test_score_scale_with_group_regex(tmp_path, runner):
+@pytest.mark.parametrize("estimator", ["logistic", "ridge"])
+def test_score_scale_with_group_regex(tmp_path, runner, estimator):
     """A Mohler-shaped file: question + reference columns, scores 0-5, folds by the id's assignment."""
     qs = {"1": ("What does a compiler do?", "It translates source code into machine code."),
           "2": ("What is a stack?", "A last-in first-out data structure."),
@@ -191,7 +192,7 @@ def test_score_scale_with_group_regex(tmp_path, runner):
     res = runner.invoke(main, ["calibrate", str(path), "-o", str(tmp_path / "model"), "--scale", "0:5", "--bins", "3",
                                "--answer-column", "student_answer", "--reference-column", "desired_answer",
                                "--score-column", "score_avg", "--group-column", "id", "--group-regex", r"^(\d+)\.",
-                               "--cv", "3", "--estimator", "logistic", "--json"])
+                               "--cv", "3", "--estimator", estimator, "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["cv"]["group_by"] == "column"

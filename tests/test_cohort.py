@@ -58,8 +58,8 @@ def test_ridge_model_predicts_like_sklearn_and_round_trips():
     assert np.array_equal(again.predict_grade(X), m.predict_grade(X))
 
     bad = m.to_dict()
-    bad["folds"][0]["estimator"]["sigma"] = -1
-    with pytest.raises(DataError, match="sigma"):
+    bad["folds"][0]["estimator"]["errors"][0][0] = 7
+    with pytest.raises(DataError, match="errors"):
         GradingModel.from_dict(bad)
     bad = m.to_dict()
     bad["folds"][0]["estimator"]["type"] = "boosting"
@@ -103,8 +103,8 @@ def cohort_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cohort")
     data = _write_jsonl(folder / "strict.jsonl", _fixture_rows())
     out = folder / "model"
-    res = CliRunner().invoke(main, ["calibrate", str(data), "-o", str(out), "--cv", "3", "--estimator", "ridge",
-                                    "--cohort", "--no-memory", "--json", "--quiet"])
+    res = CliRunner().invoke(main, ["calibrate", str(data), "-o", str(out), "--cv", "3", "--cohort", "--no-memory",
+                                    "--json", "--quiet"])
     assert res.exit_code == 0, res.output
     return data, out, json.loads(res.output)
 
@@ -113,12 +113,13 @@ def test_calibrate_with_cohort_writes_a_model_that_uses_it(cohort_model):
     _, out, summary = cohort_model
     saved = json.loads((out / "model.json").read_text())
     assert saved["features"][-len(COHORT_FEATURES):] == list(COHORT_FEATURES)
-    assert saved["params"]["estimator"] == "ridge"
+    assert saved["fallback"]["features"] == saved["features"][:-len(COHORT_FEATURES)]   # for lone answers
     assert saved["metadata"]["options"]["cohort"] is True
     assert not (out / "answer_memory.json").exists()
     m = summary["cv"]["metrics"]
     assert m["calibrated"]["n"] == summary["rows"]
     assert m["calibrated"]["accuracy"] > m["default"]["accuracy"]
+    assert m["calibrated"]["brier"] < m["default"]["brier"]
 
 
 def test_batch_gathers_the_cohort_and_reads_stdin_too(cohort_model, tmp_path, runner):
@@ -129,16 +130,16 @@ def test_batch_gathers_the_cohort_and_reads_stdin_too(cohort_model, tmp_path, ru
         w = csv.DictWriter(f, fieldnames=["question_id", "answer"], extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
-    res = runner.invoke(main, ["batch", str(src), "-o", str(tmp_path / "out.csv"), "--model", str(out), "-q"])
+    res = runner.invoke(main, ["batch", str(src), "-o", str(tmp_path / "out.jsonl"), "--model", str(out), "-q"])
     assert res.exit_code == 0, res.output
-    from_file = list(csv.DictReader(open(tmp_path / "out.csv", encoding="utf-8")))
+    from_file = [json.loads(l) for l in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [r["answer"] for r in from_file] == [r["answer"] for r in rows]
     assert all(r["status"] == "ok" for r in from_file)
 
     res = runner.invoke(main, ["batch", "-", "-o", "-", "--model", str(out), "-q"], input=src.read_text())
     assert res.exit_code == 0, res.output
     from_stdin = list(csv.DictReader(io.StringIO(res.stdout)))
-    assert [r["score"] for r in from_stdin] == [r["score"] for r in from_file]
+    assert [float(r["score"]) for r in from_stdin] == [r["score"] for r in from_file]
     assert not list(tmp_path.glob(".grader-stdin-*"))
 
     # Graded alone, an answer has no cohort: still graded, but not the same as among its classmates.
