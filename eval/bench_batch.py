@@ -58,6 +58,7 @@ def main():
     ap.add_argument("--rows", default="2000,20000,200000",
                     help="Comma-separated input sizes for the peak-memory runs (each a fresh process).")
     ap.add_argument("--repeats", type=int, default=3, help="Alternating runs of bare model and batch (best of each).")
+    ap.add_argument("--chunk-size", type=int, default=None, help="Rows per chunk of `grader batch` (default: its own).")
     args = ap.parse_args()
     args.rows = [int(n) for n in args.rows.split(",") if n.strip()]
     if not MOHLER.exists():
@@ -77,7 +78,8 @@ def main():
     from grader.grading import Grader
     from grader.vector_store import VectorStore
 
-    # The bare model: tokenizer, forward pass and mean pooling, as sentence-transformers runs it.
+    # The bare model: tokenizer, forward pass and mean pooling, as sentence-transformers runs it (but
+    # batched by token count, which pads less than sentence-transformers' sort by characters).
     backend = BACKENDS[DEFAULT_BACKEND]()
     backend.encode_vectors(answers[:64])
 
@@ -100,7 +102,7 @@ def main():
         return Grader(base.bank, dict(base.rubrics), base.model, CachedEmbedder(backend, store=store))
 
     def rows_per_s(src, out, store_path, n):
-        job = BatchJob(fresh_grader(store_path))
+        job = BatchJob(fresh_grader(store_path), **({"chunk_size": args.chunk_size} if args.chunk_size else {}))
         t = time.perf_counter()
         job.run(str(src), str(out))
         return n / (time.perf_counter() - t)
@@ -136,6 +138,7 @@ def main():
 
     result = {
         "answers": len(rows), "distinct_answers": len(answers), "backend": DEFAULT_BACKEND,
+        "chunk_size": args.chunk_size or BatchJob(base).chunk_size,
         "bare_model_answers_per_s": round(bare, 1), "batch_rows_per_s": round(batch, 1),
         "batch_over_bare": round(batch / bare, 3),
         "batch_rows_per_s_cold_cache": round(batch_cold, 1), "batch_over_bare_cold_cache": round(batch_cold / bare, 3),

@@ -61,9 +61,7 @@ VARIANTS = {
     "logistic": Options(estimator="logistic", memory=False),
     "ridge": Options(estimator="ridge", memory=False),
     "ridge+cohort": Options(estimator="ridge", memory=False, cohort=True),
-    "boosting+cohort": Options(estimator="boosting", memory=False, cohort=True),
     "L6 ridge": Options(estimator="ridge", memory=False, embedder=L6),
-    "L6 boosting": Options(estimator="boosting", memory=False, embedder=L6),
     "L6 ridge+cohort": Options(estimator="ridge", memory=False, cohort=True, embedder=L6),
     "L6 ridge+cohort+memory": Options(estimator="ridge", memory=True, cohort=True, embedder=L6),
 }

@@ -53,18 +53,24 @@ class _TokenizerMixin:
 
         tok = Tokenizer.from_file(str(tokenizer_json))
         tok.enable_truncation(MAX_TOKENS)
-        tok.enable_padding(pad_id=0, pad_token="[PAD]")
+        tok.no_padding()
         return tok
 
     def _batches(self, texts: list[str], batch_size: int):
-        # Sorting by length keeps padding (wasted compute) small inside each batch.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        # Tokenized first, then sorted by token count, so that each batch pads little: padding is
+        # wasted compute, and sorting by characters (as sentence-transformers does) leaves more of it.
+        encodings = self.tokenizer.encode_batch(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            encodings = self.tokenizer.encode_batch([texts[i] for i in idx])
-            ids = np.array([e.ids for e in encodings], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-            yield idx, encodings, mask, self._forward(ids, mask)
+            width = max(len(encodings[i].ids) for i in idx)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                n = len(encodings[i].ids)
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1
+            yield idx, [encodings[i] for i in idx], mask, self._forward(ids, mask)
 
     @staticmethod
     def _pooled(hidden_row: np.ndarray, mask_row: np.ndarray) -> np.ndarray:
@@ -86,9 +92,10 @@ class _TokenizerMixin:
         for idx, encodings, mask, hidden in self._batches(texts, batch_size):
             for row, i in enumerate(idx):
                 e = encodings[row]
-                keep = (mask[row] == 1) & (np.asarray(e.special_tokens_mask) == 0)
+                keep = np.asarray(e.special_tokens_mask) == 0
                 offsets = np.array(e.offsets, dtype=np.int64)[keep] if keep.any() else np.zeros((0, 2), np.int64)
-                results[i] = Encoded(texts[i], self._pooled(hidden[row], mask[row]), hidden[row][keep], offsets,
+                tokens = hidden[row][:len(keep)][keep]
+                results[i] = Encoded(texts[i], self._pooled(hidden[row], mask[row]), tokens, offsets,
                                      truncated=len(e.overflowing) > 0, model=self.name)
         return results
 
