@@ -302,7 +302,7 @@ class BatchJob:
         spooled = None
         from .calibration import uses_cohort
 
-        if uses_cohort(self.grader.model) and self.grader.cohort is None:
+        if uses_cohort(self.grader.model):   # this file's answers, never a previous job's
             if input_path == "-":
                 # The cohort needs a first pass over the input, and stdin can be read only once.
                 spooled = _spool_stdin(final)

@@ -760,8 +760,8 @@ def evaluate(grader, data: LabelledData, progress=None) -> tuple[dict, np.ndarra
     """Metrics of the grader's model (with its answer memory, if any) on labelled data; no training."""
     proba_all, t_all, matches = [], [], []
     items = list(zip(data.questions, data.answers))
-    if uses_cohort(grader.model) and grader.cohort is None:
-        grader.cohort = gather_cohort(grader, items)
+    if uses_cohort(grader.model):
+        grader.cohort = gather_cohort(grader, items)   # this data's answers, not a previous job's
     for start in range(0, len(items), 256):
         part = items[start:start + 256]
         X, m = grader.featurize(part)
