@@ -5,8 +5,8 @@ No labels are used, only the answers' texts. Answers that many classmates agree 
 sit above their classmates on similarity to the reference, tend to be graded higher: on Mohler,
 unseen questions, these signals raise agreement more than any single-answer signal we tried
 (eval/RESULTS.md section 4). A model calibrated with them (`grader calibrate --cohort`) still
-grades a lone answer: without a cohort, the signals are missing and the model treats them as
-average.
+grades a lone answer: without a cohort the signals are missing (NaN), and such rows go to the
+fallback model fitted alongside without them (`GradingModel.fallback`).
 
 Everything here is a per-question sum, so a cohort is gathered in one streaming pass over any
 number of answers and held in a few kilobytes per question.
@@ -42,9 +42,6 @@ class CohortStats:
 
     def __init__(self):
         self._groups: dict[str, list] = {}   # key -> [n, sum of vectors, sum cos, sum cos^2, sum words, sum words^2]
-
-    def __len__(self) -> int:
-        return sum(g[0] for g in self._groups.values())
 
     def add(self, keys, vectors, cos, n_words) -> "CohortStats":
         for key, v, c, w in zip(keys, np.asarray(vectors, dtype=float), cos, n_words):

@@ -33,8 +33,8 @@ def _expit(x):
 class GradingModel:
     """A classifier on standardised signals (multinomial logistic regression or boosted trees) with
     per-class probability calibration fitted on held-out folds (grouped by question when groups are
-    given); or ridge regression of the grade, whose label probabilities come from a Gaussian with
-    the spread of its held-out errors (ordered labels, and numeric scores such as 0-5)."""
+    given); or ridge regression of the grade, whose label probabilities come from its own held-out
+    errors (ordered labels, and numeric scores such as 0-5)."""
 
     labels: tuple[str, ...] = DEFAULT_LABELS
     features: tuple[str, ...] = ()
@@ -216,11 +216,11 @@ class GradingModel:
             out[lone] = self.fallback.predict_grade(X[lone][:, :len(self.fallback.features)],
                                                     None if proba is None else proba[lone])
             if (~lone).any():
-                out[~lone] = self.predict_grade_own(X[~lone], None if proba is None else proba[~lone])
+                out[~lone] = self._own_grade(X[~lone], None if proba is None else proba[~lone])
             return out
-        return self.predict_grade_own(X, proba)
+        return self._own_grade(X, proba)
 
-    def predict_grade_own(self, X, proba=None) -> np.ndarray:
+    def _own_grade(self, X, proba=None) -> np.ndarray:
         if self.estimator == "ridge":
             return np.clip(_decision(self.folds_[0]["estimator"], self._standardise(X), None)[:, 0], 0.0, 1.0)
         return self.score_from_proba(self._own_proba(X) if proba is None else proba)
