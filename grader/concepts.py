@@ -9,12 +9,13 @@ concept instead of covering it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
 from .embedding import Encoded
+from .pooling import TextBatch
 from .rubric import Concept, Rubric
 from .text import ANTONYMS, NEGATIONS, STOPWORDS, clauses, stem, word_spans
 
@@ -45,84 +46,122 @@ def _word_matches(answer_word: str, answer_stem: str, phrase_word: str, phrase_s
     return None
 
 
+@dataclass
+class _Phrase:
+    """A rubric phrase prepared once: its words, the content words that must all occur, the stems
+    that count towards a partial match, and its variants with one word swapped for an antonym."""
+    text: str
+    words: list[str]
+    content: list[str]
+    share: list[str]
+    negated: bool
+    column: int = -1                                   # its column in the rubric's phrase matrix
+    flipped: list["_Phrase"] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, text: str, column: int = -1, flips: bool = True) -> "_Phrase":
+        ws = [w for w, _, _ in word_spans(text)]
+        content = [w for w in ws if w not in STOPWORDS]
+        share = [stem(w) for w in content]
+        return cls(text, ws, content or ws, share if len(share) >= 2 else [], any(w in NEGATIONS for w in ws),
+                   column, [cls.of(v, flips=False) for v in _antonym_variants(ws)] if flips else [])
+
+
 class ConceptMatcher:
     def __init__(self, embedder, semantic_threshold: float = SEMANTIC_THRESHOLD):
         self.embedder = embedder
         self.semantic_threshold = semantic_threshold
-        self._phrases: dict[int, tuple[Rubric, list[str], np.ndarray]] = {}
+        self._phrases: dict[int, tuple] = {}
 
     def _rubric_phrases(self, rubric: Rubric):
-        """Phrases of a rubric and their embeddings, computed once per rubric."""
+        """Each concept's prepared phrases and the rubric's phrase embeddings, once per rubric."""
         cached = self._phrases.get(id(rubric))
         if cached is None or cached[0] is not rubric:
             texts = list(dict.fromkeys(p for c in rubric.concepts for p in c.all_phrases))
-            cached = (rubric, texts, self.embedder.encode(texts, persist=True))
+            column = {t: i for i, t in enumerate(texts)}
+            prepared = [[_Phrase.of(p, column[p]) for p in c.all_phrases] for c in rubric.concepts]
+            cached = (rubric, prepared, self.embedder.encode(texts, persist=True))
             self._phrases[id(rubric)] = cached
         return cached[1], cached[2]
 
     def match(self, answer: Encoded, rubric: Rubric) -> list[ConceptMatch]:
-        text = answer.text
-        spans = word_spans(text)
+        return self.match_many(TextBatch([answer]), [(0, rubric)])[0]
+
+    def match_many(self, batch: TextBatch, pairs: list[tuple[int, Rubric]]) -> list[list[ConceptMatch]]:
+        """Concept matches for each (text of the batch, rubric) pair. Windows of all texts are
+        pooled at once, and compared with a rubric's phrases in one product per rubric."""
+        windows = batch.windows()
+        by_rubric: dict[int, list[int]] = {}
+        for k, (_, rubric) in enumerate(pairs):
+            by_rubric.setdefault(id(rubric), []).append(k)
+        semantic: list = [None] * len(pairs)       # per pair: best similarity and window per phrase
+        for ks in by_rubric.values():
+            _, matrix = self._rubric_phrases(pairs[ks[0]][1])
+            texts = [t for t in dict.fromkeys(pairs[k][0] for k in ks) if windows.bounds[t + 1] > windows.bounds[t]]
+            if not matrix.shape[0] or not texts:
+                continue
+            sims = windows.similarities(texts, matrix)                    # (windows, phrases)
+            columns = np.arange(sims.shape[1])
+            best, at = {}, 0
+            for t in texts:
+                n = int(windows.bounds[t + 1] - windows.bounds[t])
+                k = sims[at:at + n].argmax(axis=0)
+                best[t] = (sims[at + k, columns].tolist(), (k + windows.bounds[t]).tolist())
+                at += n
+            for k in ks:
+                semantic[k] = best.get(pairs[k][0])
+        return [self._match_one(batch, t, rubric, semantic[k], windows.starts, windows.ends)
+                for k, (t, rubric) in enumerate(pairs)]
+
+    def _match_one(self, batch: TextBatch, t: int, rubric: Rubric, semantic, win_starts, win_ends):
+        text = batch.encoded[t].text
+        spans = batch.spans[t]
         answer_words = [w for w, _, _ in spans]
-        answer_stems = [stem(w) for w in answer_words]
-        index = _AnswerIndex(answer_words, answer_stems)
-        clause_spans = clauses(text)
-        phrase_texts, phrase_matrix = self._rubric_phrases(rubric)
-        windows = _window_vectors(answer, spans)
-        semantic = {}
-        if windows is not None and phrase_texts:
-            vecs, bounds = windows
-            sims = vecs @ phrase_matrix.T                        # (windows, phrases)
-            best_window = sims.argmax(axis=0)
-            for col, (p, k) in enumerate(zip(phrase_texts, best_window)):
-                semantic[p] = (float(sims[k, col]), bounds[k])
+        index = _AnswerIndex(answer_words, [stem(w) for w in answer_words])
+        clause_spans = None
+        prepared, _ = self._rubric_phrases(rubric)
         out = []
-        for concept in rubric.concepts:
-            best: tuple[float, str, int, int, str] = (0.0, "", -1, -1, "")
+        for concept, phrases in zip(rubric.concepts, prepared):
+            best: tuple = (0.0, "", -1, -1, "", -1)
             reversed_at = None
-            for phrase in concept.all_phrases:
+            for n, phrase in enumerate(phrases):
                 found = _lexical_find(phrase, index)
                 if found:
                     how, i, j = found
-                    best = max(best, (1.0, how, spans[i][1], spans[j][2], phrase))
+                    best = max(best, (1.0, how, spans[i][1], spans[j][2], phrase.text, n))
                     continue
-                for flipped in _antonym_variants(phrase) if reversed_at is None else []:
+                for flipped in phrase.flipped if reversed_at is None else []:
                     found = _lexical_find(flipped, index)
                     if found:
                         reversed_at = (spans[found[1]][1], spans[found[2]][2])
                         break
-                partial = _lexical_share(phrase, index.stem_set)
-                if partial:
+                if phrase.share:
                     # Most words of a multi-word phrase: evidence for the signal, not a match.
-                    best = max(best, (partial * (self.semantic_threshold - 0.01), "partial", -1, -1, phrase))
-                if phrase in semantic:
-                    sim, (start, end) = semantic[phrase]
-                    best = max(best, (sim, "semantic", start, end, phrase))
-            score, how, start, end, phrase = best
+                    partial = sum(c in index.stem_set for c in phrase.share) / len(phrase.share)
+                    if partial:
+                        best = max(best, (partial * (self.semantic_threshold - 0.01), "partial", -1, -1, phrase.text, n))
+                if semantic is not None:
+                    sims, window = semantic
+                    w = window[phrase.column]
+                    best = max(best, (sims[phrase.column], "semantic", int(win_starts[w]), int(win_ends[w]), phrase.text, n))
+            score, how, start, end, _, n = best
             if reversed_at and score < 1.0:
                 # The phrase with a word swapped for its antonym: "increases overfitting" for
                 # "reduces overfitting".
                 out.append(ConceptMatch(concept, 1.0, "contradicted", text[reversed_at[0]:reversed_at[1]], "antonym"))
             elif score >= self.semantic_threshold:
-                evidence = text[start:end]
-                status = "contradicted" if _contradicts(text, start, end, phrase, clause_spans) else "matched"
-                out.append(ConceptMatch(concept, score, status, evidence, how))
+                if clause_spans is None:
+                    clause_spans = clauses(text)
+                status = "contradicted" if _contradicts(text, start, end, phrases[n], clause_spans) else "matched"
+                out.append(ConceptMatch(concept, score, status, text[start:end], how))
             else:
                 out.append(ConceptMatch(concept, score, "missed"))
         return out
 
 
-def _antonym_variants(phrase: str) -> list[str]:
+def _antonym_variants(ws: list[str]) -> list[str]:
     """The phrase with one word at a time swapped for its antonym."""
-    ws = [w for w, _, _ in word_spans(phrase)]
     return [" ".join(ws[:i] + [ANTONYMS[w]] + ws[i + 1:]) for i, w in enumerate(ws) if w in ANTONYMS]
-
-
-def _lexical_share(phrase: str, present: set[str]) -> float:
-    content = [stem(w) for w, _, _ in word_spans(phrase) if w not in STOPWORDS]
-    if len(content) < 2:
-        return 0.0
-    return sum(c in present for c in content) / len(content)
 
 
 class _AnswerIndex:
@@ -156,16 +195,17 @@ class _AnswerIndex:
         return hit
 
 
-def _lexical_find(phrase: str, index: _AnswerIndex):
+def _lexical_find(phrase: _Phrase, index: _AnswerIndex):
     """All content words of the phrase within a window of the answer: (how, first, last) or None."""
-    p_words = [w for w, _, _ in word_spans(phrase)]
-    content = [w for w in p_words if w not in STOPWORDS] or p_words
-    if not content:
+    if not phrase.content:
         return None
-    found = [index.positions(w) for w in content]
-    if not all(found):
-        return None
-    window = len(p_words) + 2
+    found = []
+    for w in phrase.content:
+        hits = index.positions(w)
+        if not hits:
+            return None
+        found.append(hits)
+    window = len(phrase.words) + 2
     for i, first in found[0]:
         kinds, last = {first}, i
         for hits in found[1:]:
@@ -179,41 +219,10 @@ def _lexical_find(phrase: str, index: _AnswerIndex):
     return None
 
 
-def _window_vectors(answer: Encoded, spans, max_words: int = 5):
-    """Embeddings of every 1-5 word window of the answer, pooled from its token vectors."""
-    if not spans or len(answer.tokens) == 0:
-        return None
-    cum = np.vstack([np.zeros((1, answer.tokens.shape[1]), dtype=answer.tokens.dtype),
-                     np.cumsum(answer.tokens, axis=0)])
-    word_start = np.array([s for _, s, _ in spans])
-    word_end = np.array([e for _, _, e in spans])
-    # Token index range of each word (words past the truncation point get an empty range).
-    t0 = np.searchsorted(answer.offsets[:, 0], word_start, side="left")
-    t1 = np.searchsorted(answer.offsets[:, 1], word_end, side="right")
-    content = np.array([w not in STOPWORDS for w, _, _ in spans])
-    n = len(spans)
-    first, last = [], []
-    for size in range(1, max_words + 1):
-        i = np.arange(n - size + 1)
-        if size == 1:
-            i = i[content[i]]
-        first.append(i)
-        last.append(i + size - 1)
-    first, last = np.concatenate(first), np.concatenate(last)
-    lo, hi = t0[first], t1[last]
-    keep = hi > lo
-    first, last, lo, hi = first[keep], last[keep], lo[keep], hi[keep]
-    if not len(lo):
-        return None
-    v = (cum[hi] - cum[lo]) / (hi - lo)[:, None]
-    v /= np.linalg.norm(v, axis=1, keepdims=True) + 1e-12
-    return v, list(zip(word_start[first].tolist(), word_end[last].tolist()))
-
-
 NEGATION_REACH = 5  # words before a match that a negation cue can scope over
 
 
-def _contradicts(text: str, start: int, end: int, phrase: str, clause_spans) -> bool:
+def _contradicts(text: str, start: int, end: int, phrase: _Phrase, clause_spans) -> bool:
     clause = next((c for c in clause_spans if c.start <= start < c.end + 1), None)
     lo, hi = (clause.start, clause.end) if clause else (max(0, start - 60), min(len(text), end + 30))
     # Negation reaches the few words before the match in the same clause, and the match itself:
@@ -221,15 +230,13 @@ def _contradicts(text: str, start: int, end: int, phrase: str, clause_spans) -> 
     # neurons" does not.
     before = [w for w, s, e in word_spans(text[lo:start])][-NEGATION_REACH:]
     inside = [w for w, _, _ in word_spans(text[start:end])]
-    phrase_words = {w for w, _, _ in word_spans(phrase)}
-    negated_in_phrase = any(w in NEGATIONS for w in phrase_words)
     negated = sum(1 for w in before + inside if w in NEGATIONS or w.endswith("n't"))
-    if negated % 2 == 1 and not negated_in_phrase:
+    if negated % 2 == 1 and not phrase.negated:
         return True
     # An antonym counts only next to the match ("increases overfitting" against "reduces
     # overfitting"), not anywhere in a long clause.
     scope_stems = {stem(w) for w in before[-2:] + inside}
-    for w in phrase_words:
+    for w in set(phrase.words):
         anti = ANTONYMS.get(w)
         if anti and stem(anti) in scope_stems and stem(w) not in scope_stems:
             return True

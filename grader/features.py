@@ -9,8 +9,8 @@ import numpy as np
 
 from .concepts import ConceptMatch
 from .embedding import Encoded
-from .text import (ANTONYMS, NEGATIONS, STOPWORDS, content_stems, sentences, stem, stopword_ratio,
-                   word_spans, words)
+from .pooling import TextBatch
+from .text import ANTONYMS, NEGATIONS, STOPWORDS, content_stems, sentences, stem, stopword_ratio, words
 
 FEATURES = (
     "cos_max", "cos_mean", "cos_short", "ref_recall", "answer_precision", "worst_sentence",
@@ -23,76 +23,71 @@ FEATURES = (
 
 
 @dataclass
-class _Sentences:
-    spans: list
-    vectors: np.ndarray   # (n, dim)
+class TextParts:
+    """The pieces of each text of a batch that the signals compare: its sentences (pooled; a text
+    without any falls back to its whole vector) and its content tokens (normalised, with the stem
+    of each token's word). Rows of each are grouped by text; `*_bounds[t]` is where text t starts."""
+    sentence_vectors: np.ndarray
+    sentence_bounds: np.ndarray
+    sentence_spans: list            # per text: its Spans (empty for the fallback)
+    token_vectors: np.ndarray
+    token_stems: np.ndarray
+    token_bounds: np.ndarray
 
+    @classmethod
+    def of(cls, batch: TextBatch) -> "TextParts":
+        spans = [sentences(e.text) for e in batch.encoded]
+        text_ids = np.repeat(np.arange(len(batch)), [len(s) for s in spans])
+        vectors, ok = batch.span_vectors(text_ids, [x.start for s in spans for x in s], [x.end for s in spans for x in s])
+        # A text none of whose sentences holds a token (all cut off) falls back to its own vector,
+        # which sits after the sentence rows in `pool`.
+        pool = np.vstack([vectors, np.stack([e.vector for e in batch.encoded]).astype(np.float32)])
+        take, kept, bounds, at = [], [], [0], 0
+        for t, text_spans in enumerate(spans):
+            mine = [k for k in range(at, at + len(text_spans)) if ok[k]]
+            kept.append([text_spans[k - at] for k in mine])
+            take.extend(mine or [len(vectors) + t])
+            bounds.append(len(take))
+            at += len(text_spans)
+        tokens, stems, token_bounds = batch.content_tokens()
+        return cls(pool[np.array(take, dtype=np.int64)], np.array(bounds), kept, tokens, stems, token_bounds)
 
-def _sentence_vectors(enc: Encoded) -> _Sentences:
-    spans = sentences(enc.text)
-    vecs = [enc.span(s.start, s.end) for s in spans]
-    keep = [(s, v) for s, v in zip(spans, vecs) if v is not None]
-    if not keep:
-        return _Sentences([], enc.vector[None, :])
-    return _Sentences([s for s, _ in keep], np.stack([v for _, v in keep]))
+    def sentences_of(self, t: int) -> np.ndarray:
+        return self.sentence_vectors[self.sentence_bounds[t]:self.sentence_bounds[t + 1]]
+
+    def tokens_of(self, t: int):
+        lo, hi = self.token_bounds[t], self.token_bounds[t + 1]
+        return self.token_vectors[lo:hi], self.token_stems[lo:hi]
 
 
 @dataclass
-class _ContentTokens:
-    """Normalised token vectors of a text's content words, with the stem of the word each belongs to."""
-    vectors: np.ndarray   # (n, dim)
-    stems: np.ndarray     # (n,) str
+class _Reference:
+    vector: np.ndarray
+    text: str
+    sentence_vectors: np.ndarray
+    sentence_spans: list
+    stems: set
+    n_words: int
+    token_vectors: np.ndarray
+    token_stems: np.ndarray
 
 
-def _content_tokens(enc: Encoded) -> _ContentTokens:
-    spans = word_spans(enc.text)
-    if len(enc.offsets) == 0 or not spans:
-        return _ContentTokens(np.zeros((0, enc.vector.shape[0])), np.array([], dtype=object))
-    starts = np.array([s for _, s, _ in spans])
-    ends = np.array([e for _, _, e in spans])
-    at = np.searchsorted(starts, enc.offsets[:, 0], side="right") - 1
-    inside = (at >= 0) & (enc.offsets[:, 1] <= ends[np.maximum(at, 0)])
-    keep, token_stems = [], []
-    for t, (ok, w) in enumerate(zip(inside, at)):
-        word = spans[w][0] if ok else ""
-        if word and word not in STOPWORDS and len(word) > 1:
-            keep.append(t)
-            token_stems.append(stem(word))
-    vectors = enc.tokens[keep]
-    vectors = vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12)
-    return _ContentTokens(vectors, np.array(token_stems, dtype=object))
+_REFERENCE_CACHE: dict[tuple[str, str], _Reference] = {}
 
 
-def _token_alignment(answer: _ContentTokens, ref: _ContentTokens, question_stems: set) -> tuple[float, float]:
-    """Soft word alignment in the style of BERTScore, with question demoting: how well each content
-    token of the reference is matched by some token of the answer (recall), and the reverse
-    (precision), leaving out words the question already gives away."""
-    if len(answer.stems) == 0 or len(ref.stems) == 0:
-        return 0.0, 0.0
-    ref_keep = np.array([s not in question_stems for s in ref.stems])
-    answer_keep = np.array([s not in question_stems for s in answer.stems])
-    if not ref_keep.any():
-        ref_keep[:] = True
-    if not answer_keep.any():
-        return 0.0, 0.0
-    sims = answer.vectors[answer_keep] @ ref.vectors[ref_keep].T
-    return float(sims.max(axis=0).mean()), float(sims.max(axis=1).mean())
-
-
-_REFERENCE_CACHE: dict[tuple[str, str], tuple] = {}
-
-
-def _reference_info(ref: Encoded):
-    """Sentence vectors, content stems, length and content tokens of a reference: computed once per
-    text and embedding model."""
-    key = (ref.model, ref.text)
-    info = _REFERENCE_CACHE.get(key)
-    if info is None:
+def _references(refs: list[Encoded]) -> list[_Reference]:
+    """What the signals need of each reference: computed once per text and embedding model."""
+    todo = list({(r.model, r.text): r for r in refs if (r.model, r.text) not in _REFERENCE_CACHE}.values())
+    if todo:
         if len(_REFERENCE_CACHE) > 20_000:
             _REFERENCE_CACHE.clear()
-        info = (_sentence_vectors(ref), set(content_stems(ref.text)), len(words(ref.text)), _content_tokens(ref))
-        _REFERENCE_CACHE[key] = info
-    return info
+        parts = TextParts.of(TextBatch(todo))
+        for t, r in enumerate(todo):
+            tokens, stems = parts.tokens_of(t)
+            _REFERENCE_CACHE[(r.model, r.text)] = _Reference(
+                r.vector, r.text, parts.sentences_of(t), parts.sentence_spans[t], set(content_stems(r.text)),
+                len(words(r.text)), tokens, stems)
+    return [_REFERENCE_CACHE[(r.model, r.text)] for r in refs]
 
 
 def _negations(text: str) -> int:
@@ -118,81 +113,148 @@ def _reversal(answer_sentence: str, answer_text: str, reference_sentence: str, r
     return 0 < len(only_r) <= 3 and only_a <= ref_stems and only_r <= answer_stems
 
 
-def compute_features(question_text: str, question_vec: np.ndarray, answer: Encoded,
-                     references: list[Encoded], reference_kinds: list[str],
-                     matches: list[ConceptMatch], rubric_drafted: bool = False) -> dict[str, float]:
-    text = answer.text
-    answer_words = words(text)
-    ref_vecs = np.stack([r.vector for r in references])
-    cos = ref_vecs @ answer.vector
-    short_mask = np.array([k == "short" for k in reference_kinds])
+@dataclass
+class Pairing:
+    """One answer (a text of the batch) against one question."""
+    answer: int
+    question_text: str
+    question_vector: np.ndarray
+    references: list[Encoded]
+    reference_kinds: list[str]
+    matches: list[ConceptMatch]
+    rubric_drafted: bool = False
 
-    ans_sent = _sentence_vectors(answer)
-    recall, precision, worst = 0.0, 0.0, 0.0
-    neg_mismatch, reversal = 0.0, 0.0
-    ref_info = [_reference_info(r) for r in references]
-    for ref, (ref_sent, *_) in zip(references, ref_info):
-        sims = ref_sent.vectors @ ans_sent.vectors.T              # (ref sentences, answer sentences)
-        recall = max(recall, float(sims.max(axis=1).mean()))
-        precision = max(precision, float(sims.max(axis=0).mean()))
-        worst = max(worst, float(sims.max(axis=0).min()))
-        # Sentences of the answer that align closely with a reference sentence but flip it.
-        for j, a_span in enumerate(ans_sent.spans):
-            i = int(np.argmax(sims[:, j]))
-            if sims[i, j] < 0.6 or i >= len(ref_sent.spans):
-                continue
-            r_text = ref_sent.spans[i].text
-            if (_negations(a_span.text) - _negations(r_text)) % 2 == 1:
-                neg_mismatch = max(neg_mismatch, float(sims[i, j]))
-            if _reversal(a_span.text, text, r_text, ref.text):
-                reversal = max(reversal, float(sims[i, j]))
 
-    total_weight = sum(m.concept.weight for m in matches) or 1.0
-    coverage = sum(m.concept.weight * (1.0 if m.status == "matched" else 0.0) for m in matches) / total_weight
-    soft = sum(m.concept.weight * (m.score if m.status == "matched" else 0.0) for m in matches) / total_weight
-    required = [m for m in matches if m.concept.required]
-    required_matched = (sum(m.status == "matched" for m in required) / len(required)) if required else coverage
-    contradicted = sum(m.concept.weight for m in matches if m.status == "contradicted") / total_weight
+def feature_matrix(batch: TextBatch, pairings: list[Pairing]) -> np.ndarray:
+    """The FEATURES of each pairing, one row each. Pairings that share a question are compared with
+    its references together: one matrix product per reference for all of their answers."""
+    parts = TextParts.of(batch)
+    X = np.zeros((len(pairings), len(FEATURES)))
+    groups: dict[tuple, list[int]] = {}
+    for k, p in enumerate(pairings):
+        groups.setdefault((p.question_text, tuple(r.text for r in p.references)), []).append(k)
+    for ks in groups.values():
+        for k, feats in zip(ks, _group_features(batch, parts, [pairings[k] for k in ks])):
+            X[k] = [feats[f] for f in FEATURES]
+    return X
 
-    a_stems = set(content_stems(text))
-    q_stems = set(content_stems(question_text))
-    ref_stem_sets = [info[1] for info in ref_info]
-    all_ref_stems = set().union(*ref_stem_sets)
-    lex_recall = max((len(a_stems & s) / len(s) if s else 0.0) for s in ref_stem_sets)
-    lex_precision = len(a_stems & (all_ref_stems | q_stems)) / len(a_stems) if a_stems else 0.0
-    question_copy = len(a_stems & q_stems) / len(a_stems) if a_stems else 0.0
-    cos_q = float(question_vec @ answer.vector)
-    ref_len = float(np.median([info[2] for info in ref_info]))
-    answer_tokens = _content_tokens(answer)
-    alignments = [_token_alignment(answer_tokens, info[3], q_stems) for info in ref_info]
-    token_recall = max(r for r, _ in alignments)
-    token_precision = max(p for _, p in alignments)
 
-    return {
-        "cos_max": float(cos.max()),
-        "cos_mean": float(cos.mean()),
-        "cos_short": float(cos[short_mask].max()) if short_mask.any() else float(cos.max()),
-        "ref_recall": recall,
-        "answer_precision": precision,
-        "worst_sentence": worst,
-        "rubric_coverage": coverage,
-        "rubric_matched": soft,
-        "required_matched": required_matched,
-        "contradicted": contradicted,
-        "negation_mismatch": neg_mismatch,
-        "reversal": reversal,
-        "lex_recall": lex_recall,
-        "lex_precision": lex_precision,
-        "question_copy": question_copy,
-        "cos_question": cos_q,
-        "cos_gain_over_question": float(cos.max()) - cos_q,
-        "log_words": math.log1p(len(answer_words)),
-        "length_ratio": math.log((len(answer_words) + 1) / (ref_len + 1)),
-        "stopword_ratio": stopword_ratio(text),
-        "comma_density": text.count(",") / (len(answer_words) + 1),
-        "short_reference": float(short_mask.all()),
-        # Drafted rubrics match less reliably than reviewed ones; the model learns to lean on them less.
-        "rubric_drafted": float(rubric_drafted),
-        "token_recall": token_recall,
-        "token_precision": token_precision,
-    }
+def _sentence_signals(parts: TextParts, answers: list[int], ref: _Reference):
+    """Per answer: how well its sentences cover the reference's (recall), how well they are
+    covered (precision), its least covered sentence, and each sentence's closest reference one."""
+    rows = np.concatenate([np.arange(parts.sentence_bounds[t], parts.sentence_bounds[t + 1]) for t in answers])
+    counts = np.array([parts.sentence_bounds[t + 1] - parts.sentence_bounds[t] for t in answers])
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    sims = ref.sentence_vectors @ parts.sentence_vectors[rows].T          # (ref sentences, answer sentences)
+    best = sims.max(axis=0)
+    recall = np.maximum.reduceat(sims, starts, axis=1).mean(axis=0)
+    precision = np.add.reduceat(best, starts) / counts
+    worst = np.minimum.reduceat(best, starts)
+    return recall, precision, worst, best, sims.argmax(axis=0), starts
+
+
+def _token_signals(parts: TextParts, answers: list[int], refs: list[_Reference], question_stems: set):
+    """Soft word alignment in the style of BERTScore, with question demoting: how well each content
+    token of a reference is matched by some token of the answer (recall), and the reverse
+    (precision), leaving out words the question already gives away. The best over references."""
+    rows, counts = [], []
+    for t in answers:
+        lo, hi = parts.token_bounds[t], parts.token_bounds[t + 1]
+        keep = [lo + i for i, s in enumerate(parts.token_stems[lo:hi]) if s not in question_stems]
+        rows.extend(keep)
+        counts.append(len(keep))
+    counts = np.array(counts)
+    has = counts > 0
+    # An answer or reference without content tokens aligns with nothing: 0 for that reference.
+    recall, precision = np.full(len(answers), -np.inf), np.full(len(answers), -np.inf)
+    starts = np.concatenate([[0], np.cumsum(counts[has])[:-1]])
+    tokens = parts.token_vectors[np.array(rows, dtype=np.int64)]
+    for ref in refs:
+        r_recall, r_precision = np.zeros(len(answers)), np.zeros(len(answers))
+        if len(ref.token_stems) and has.any():
+            keep = np.array([s not in question_stems for s in ref.token_stems])
+            sims = tokens @ ref.token_vectors[keep if keep.any() else slice(None)].T
+            r_recall[has] = np.maximum.reduceat(sims, starts, axis=0).mean(axis=1)
+            r_precision[has] = np.add.reduceat(sims.max(axis=1), starts) / counts[has]
+        recall, precision = np.maximum(recall, r_recall), np.maximum(precision, r_precision)
+    return recall, precision
+
+
+def _group_features(batch: TextBatch, parts: TextParts, pairings: list[Pairing]) -> list[dict[str, float]]:
+    first = pairings[0]
+    answers = [p.answer for p in pairings]
+    refs = _references(first.references)
+    answer_vectors = np.stack([batch.encoded[t].vector for t in answers])
+    cos = answer_vectors @ np.stack([r.vector for r in refs]).T                 # (answers, references)
+    short_mask = np.array([k == "short" for k in first.reference_kinds])
+    cos_q = answer_vectors @ first.question_vector
+    q_stems = set(content_stems(first.question_text))
+    ref_len = float(np.median([r.n_words for r in refs]))
+    all_ref_stems = set().union(*(r.stems for r in refs))
+    token_recall, token_precision = _token_signals(parts, answers, refs, q_stems)
+
+    n = len(answers)
+    recall, precision, worst = np.zeros(n), np.zeros(n), np.zeros(n)
+    neg_mismatch, reversal = np.zeros(n), np.zeros(n)
+    for ref in refs:
+        r_recall, r_precision, r_worst, best, closest, starts = _sentence_signals(parts, answers, ref)
+        recall, precision, worst = np.maximum(recall, r_recall), np.maximum(precision, r_precision), \
+            np.maximum(worst, r_worst)
+        # Sentences of an answer that align closely with a reference sentence but flip it.
+        for j in np.flatnonzero((best >= 0.6) & (closest < len(ref.sentence_spans))).tolist():
+            a = int(np.searchsorted(starts, j, side="right")) - 1
+            spans = parts.sentence_spans[answers[a]]
+            if j - starts[a] >= len(spans):
+                continue   # the answer's whole vector standing in for sentences it lacks
+            a_text, r_text = spans[j - starts[a]].text, ref.sentence_spans[closest[j]].text
+            sim = float(best[j])
+            if (_negations(a_text) - _negations(r_text)) % 2 == 1:
+                neg_mismatch[a] = max(neg_mismatch[a], sim)
+            if _reversal(a_text, batch.encoded[answers[a]].text, r_text, ref.text):
+                reversal[a] = max(reversal[a], sim)
+
+    out = []
+    for a, p in enumerate(pairings):
+        text = batch.encoded[p.answer].text
+        answer_words = words(text)
+        matches = p.matches
+        total_weight = sum(m.concept.weight for m in matches) or 1.0
+        coverage = sum(m.concept.weight * (1.0 if m.status == "matched" else 0.0) for m in matches) / total_weight
+        soft = sum(m.concept.weight * (m.score if m.status == "matched" else 0.0) for m in matches) / total_weight
+        required = [m for m in matches if m.concept.required]
+        required_matched = (sum(m.status == "matched" for m in required) / len(required)) if required else coverage
+        contradicted = sum(m.concept.weight for m in matches if m.status == "contradicted") / total_weight
+        a_stems = set(content_stems(text))
+        lex_recall = max((len(a_stems & r.stems) / len(r.stems) if r.stems else 0.0) for r in refs)
+        lex_precision = len(a_stems & (all_ref_stems | q_stems)) / len(a_stems) if a_stems else 0.0
+        question_copy = len(a_stems & q_stems) / len(a_stems) if a_stems else 0.0
+        cos_max = float(cos[a].max())
+        out.append({
+            "cos_max": cos_max,
+            "cos_mean": float(cos[a].mean()),
+            "cos_short": float(cos[a][short_mask].max()) if short_mask.any() else cos_max,
+            "ref_recall": float(recall[a]),
+            "answer_precision": float(precision[a]),
+            "worst_sentence": float(worst[a]),
+            "rubric_coverage": coverage,
+            "rubric_matched": soft,
+            "required_matched": required_matched,
+            "contradicted": contradicted,
+            "negation_mismatch": float(neg_mismatch[a]),
+            "reversal": float(reversal[a]),
+            "lex_recall": lex_recall,
+            "lex_precision": lex_precision,
+            "question_copy": question_copy,
+            "cos_question": float(cos_q[a]),
+            "cos_gain_over_question": cos_max - float(cos_q[a]),
+            "log_words": math.log1p(len(answer_words)),
+            "length_ratio": math.log((len(answer_words) + 1) / (ref_len + 1)),
+            "stopword_ratio": stopword_ratio(text),
+            "comma_density": text.count(",") / (len(answer_words) + 1),
+            "short_reference": float(short_mask.all()),
+            # Drafted rubrics match less reliably than reviewed ones; the model learns to lean on them less.
+            "rubric_drafted": float(p.rubric_drafted),
+            "token_recall": float(token_recall[a]),
+            "token_precision": float(token_precision[a]),
+        })
+    return out

@@ -11,8 +11,9 @@ import numpy as np
 from .bank import Bank, Question, Reference
 from .concepts import ConceptMatch, ConceptMatcher
 from .errors import GraderError
-from .features import FEATURES, compute_features
+from .features import FEATURES, Pairing, feature_matrix
 from .model import GradingModel
+from .pooling import TextBatch
 from .rubric import Rubric, RubricDrafter, load_rubrics
 
 MAX_ANSWER_CHARS = 5000   # past this an answer is cut before embedding; the note says so
@@ -143,24 +144,20 @@ class Grader:
             texts.append(q.question)
             texts.extend(r.text for r in q.references)
         encoded = dict(zip(texts, self.embedder.encode_full(texts))) if texts else {}
-        rows, all_matches, vectors = [], [], []
-        for q, a in items:
-            rubric = self.rubric_for(q)
-            enc = encoded[a]
-            matches = self.matcher.match(enc, rubric)
-            feats = compute_features(q.question, encoded[q.question].vector, enc,
-                                     [encoded[r.text] for r in q.references],
-                                     [r.kind for r in q.references], matches, rubric.drafted)
-            rows.append([feats[f] for f in FEATURES])
-            all_matches.append(matches)
-            vectors.append(enc.vector)
-        X = np.array(rows, dtype=float).reshape(len(items), len(FEATURES))
+        answer_index = {a: k for k, a in enumerate(dict.fromkeys(a for _, a in items))}
+        batch = TextBatch([encoded[a] for a in answer_index])
+        rubrics = [self.rubric_for(q) for q, _ in items]
+        all_matches = self.matcher.match_many(batch, [(answer_index[a], r) for (_, a), r in zip(items, rubrics)])
+        X = feature_matrix(batch, [
+            Pairing(answer_index[a], q.question, encoded[q.question].vector, [encoded[r.text] for r in q.references],
+                    [r.kind for r in q.references], matches, rubric.drafted)
+            for (q, a), rubric, matches in zip(items, rubrics, all_matches)])
         extra = [f for f in self.model.features if f not in FEATURES]
         if extra:
             # Signals beyond FEATURES (answer memory, cohort) of a calibrated model, appended in order.
             from .calibration import extra_features
 
-            X = np.hstack([X, extra_features(self, items, extra, X, np.array(vectors))])
+            X = np.hstack([X, extra_features(self, items, extra, X, np.stack([encoded[a].vector for _, a in items]))])
         return X, all_matches
 
     def grade(self, question: Question | str, answer: str) -> GradeResult:

@@ -415,16 +415,22 @@ def _decision(est: dict, Z: np.ndarray, p: dict | None) -> np.ndarray:
         return (Z @ np.asarray(est["coef"]) + est["intercept"])[:, None]
     if est["type"] == "logistic":
         return Z @ np.asarray(est["coef"]).T + np.asarray(est["intercept"])
-    node = np.repeat(p["roots"][:, None], len(Z), axis=1)          # (trees, rows)
-    rows = np.arange(len(Z))[None, :]
+    # One entry per (tree, row), tree-major; each step moves the entries not yet at a leaf.
+    n_rows, n_feat = Z.shape
+    node = np.repeat(p["roots"], n_rows)
+    cell = np.tile(np.arange(n_rows) * n_feat, len(p["roots"]))      # the row's first cell in Z
+    flat = Z.ravel()
+    todo = np.flatnonzero(~p["leaf"][node])
     for _ in range(p["max_path"]):       # a path is never longer than a tree's node count
-        active = ~p["leaf"][node]
-        if not active.any():
+        if not len(todo):
             break
-        x = Z[rows, p["feature"][node]]
-        go_left = np.where(np.isnan(x), p["missing_left"][node], x <= p["threshold"][node])
-        node = np.where(active, np.where(go_left, p["left"][node], p["right"][node]), node)
-    values = p["value"][node]
+        at = node[todo]
+        x = flat[cell[todo] + p["feature"][at]]
+        go_left = np.where(np.isnan(x), p["missing_left"][at], x <= p["threshold"][at])
+        at = np.where(go_left, p["left"][at], p["right"][at])
+        node[todo] = at
+        todo = todo[~p["leaf"][at]]
+    values = p["value"][node].reshape(len(p["roots"]), n_rows)
     raw = np.tile(np.asarray(est["baseline"], dtype=float), (len(Z), 1))
     for k in range(raw.shape[1]):
         raw[:, k] += values[p["output"] == k].sum(axis=0)

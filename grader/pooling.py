@@ -1,0 +1,168 @@
+"""Span pooling over many texts at once.
+
+The texts of a batch are laid end to end: their token vectors stacked, their character offsets
+shifted onto one increasing axis, so that the spans of a whole batch (sentences, windows of words)
+are pooled by a handful of array operations instead of a few dozen per text. Grading time beyond
+the forward pass was mostly that per-text overhead.
+
+Windows of words are only ever compared with rubric phrases, so their vectors are never built:
+a window's similarity to a phrase is its token sum projected on the phrase (a difference of two
+prefix sums of the tokens' projections) over the length of that sum (from a prefix sum of the
+text's token Gram matrix).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+from .embedding import DIM, Encoded
+from .text import STOPWORDS, stem, word_spans
+
+WINDOW_WORDS = 5   # the longest window of words matched against a rubric phrase
+
+
+def _normalised(v: np.ndarray) -> np.ndarray:
+    return (v / (np.linalg.norm(v, axis=1, keepdims=True) + 1e-12)).astype(np.float32)
+
+
+class TextBatch:
+    """Encoded texts laid end to end, with their words."""
+
+    def __init__(self, encoded: list[Encoded]):
+        self.encoded = encoded
+        dim = encoded[0].tokens.shape[1] if encoded and encoded[0].tokens.ndim == 2 else DIM
+        n_tokens = np.array([len(e.offsets) for e in encoded], dtype=np.int64)
+        self.token_bounds = np.concatenate([[0], np.cumsum(n_tokens)])
+        # Each text starts one character past the end of the one before: spans never straddle two.
+        self.char_base = np.concatenate([[0], np.cumsum([len(e.text) + 1 for e in encoded])[:-1]]).astype(np.int64)
+        token_text = np.repeat(np.arange(len(encoded)), n_tokens)
+        offsets = (np.concatenate([e.offsets for e in encoded]) if n_tokens.sum() else np.zeros((0, 2), np.int64))
+        self.token_starts = offsets[:, 0] + self.char_base[token_text]
+        self.token_ends = offsets[:, 1] + self.char_base[token_text]
+        self.tokens = (np.concatenate([e.tokens for e in encoded if len(e.offsets)]).astype(np.float32, copy=False)
+                       if n_tokens.sum() else np.zeros((0, dim), np.float32))
+
+        spans = [word_spans(e.text) for e in encoded]
+        self.words = [w for s in spans for w, _, _ in s]
+        n_words = np.array([len(s) for s in spans], dtype=np.int64)
+        self.word_bounds = np.concatenate([[0], np.cumsum(n_words)])
+        self.word_text = np.repeat(np.arange(len(encoded)), n_words)
+        self.word_pos = np.arange(len(self.words)) - self.word_bounds[self.word_text]
+        self.word_starts = np.array([s for sp in spans for _, s, _ in sp], dtype=np.int64)   # within its text
+        self.word_ends = np.array([e for sp in spans for _, _, e in sp], dtype=np.int64)
+        self.spans = spans
+
+    def __len__(self):
+        return len(self.encoded)
+
+    def token_ranges(self, text_ids, starts, ends):
+        """Token rows [lo, hi) lying wholly inside each character span starts..ends of its text."""
+        base = self.char_base[text_ids]
+        lo = np.searchsorted(self.token_starts, np.asarray(starts) + base, side="left")
+        hi = np.searchsorted(self.token_ends, np.asarray(ends) + base, side="right")
+        return lo, hi
+
+    def span_vectors(self, text_ids, starts, ends):
+        """Pooled vectors of non-overlapping character spans (in order), and which held any token."""
+        text_ids = np.asarray(text_ids, dtype=np.int64)
+        lo, hi = self.token_ranges(text_ids, starts, ends)
+        ok = hi > lo
+        vectors = np.zeros((len(lo), self.tokens.shape[1]), np.float32)
+        if ok.any():
+            # Means over [lo, hi) of every span at once: a sparse averaging matrix times the tokens.
+            lo, hi = lo[ok], hi[ok]
+            lengths = hi - lo
+            indptr = np.concatenate([[0], np.cumsum(lengths)])
+            columns = np.arange(indptr[-1]) - np.repeat(indptr[:-1] - lo, lengths)
+            weights = np.repeat(1.0 / lengths, lengths).astype(np.float32)
+            means = csr_matrix((weights, columns, indptr), shape=(len(lo), len(self.tokens))) @ self.tokens
+            vectors[ok] = _normalised(np.asarray(means))
+        return vectors, ok
+
+    def windows(self, max_words: int = WINDOW_WORDS) -> "Windows":
+        """Every run of 1..max_words words of every text (single words only if not stopwords).
+        Rows are grouped by text, and within a text ordered by length and then position."""
+        n_words = self.word_bounds[1:] - self.word_bounds[:-1]
+        content = np.array([w not in STOPWORDS for w in self.words], dtype=bool)
+        word_idx = np.arange(len(self.words))
+        first, size = [], []
+        for k in range(1, max_words + 1):
+            ok = self.word_pos + k <= n_words[self.word_text]
+            if k == 1:
+                ok &= content
+            first.append(word_idx[ok])
+            size.append(np.full(int(ok.sum()), k))
+        first, size = np.concatenate(first), np.concatenate(size)
+        last = first + size - 1
+        text = self.word_text[first]
+        order = np.lexsort((first, size, text))
+        first, last, text = first[order], last[order], text[order]
+        lo, hi = self.token_ranges(text, self.word_starts[first], self.word_ends[last])
+        keep = hi > lo
+        first, last, text, lo, hi = first[keep], last[keep], text[keep], lo[keep], hi[keep]
+        return Windows(self, text, lo, hi, self.word_starts[first], self.word_ends[last],
+                       np.searchsorted(text, np.arange(len(self) + 1), side="left"))
+
+    def content_tokens(self):
+        """Normalised vectors of the tokens that belong to content words (not stopwords, longer
+        than a letter), with the stem of each token's word and row bounds per text."""
+        word_starts = self.word_starts + self.char_base[self.word_text]
+        word_ends = self.word_ends + self.char_base[self.word_text]
+        at = np.searchsorted(word_starts, self.token_starts, side="right") - 1
+        inside = (at >= 0) & (self.token_ends <= word_ends[np.maximum(at, 0)]) if len(word_ends) else \
+            np.zeros(len(self.token_starts), bool)
+        content = np.array([w not in STOPWORDS and len(w) > 1 for w in self.words], dtype=bool)
+        keep = np.flatnonzero(inside & content[np.maximum(at, 0)]) if len(content) else np.zeros(0, np.int64)
+        stems = np.array([stem(self.words[i]) for i in at[keep].tolist()], dtype=object)
+        vectors = _normalised(self.tokens[keep]) if len(keep) else np.zeros((0, self.tokens.shape[1]), np.float32)
+        bounds = np.searchsorted(keep, self.token_bounds, side="left")
+        return vectors, stems, bounds
+
+
+class Windows:
+    """Windows of words of a batch's texts: token rows [lo, hi) and characters [start, end) of each,
+    grouped by text (`bounds[t]` is where text t's rows start)."""
+
+    def __init__(self, batch: TextBatch, text, lo, hi, starts, ends, bounds):
+        self.batch, self.text, self.lo, self.hi = batch, text, lo, hi
+        self.starts, self.ends, self.bounds = starts, ends, bounds
+        self.norms = self._sum_norms()
+
+    def _sum_norms(self) -> np.ndarray:
+        """Length of each window's token sum, from 2-D prefix sums of each text's token Gram matrix."""
+        tb = self.batch.token_bounds
+        flat, offset = [], np.zeros(len(self.batch), np.int64)
+        at = 0
+        for t in np.unique(self.text).tolist():
+            tokens = self.batch.tokens[tb[t]:tb[t + 1]]
+            prefix = np.zeros((len(tokens) + 1, len(tokens) + 1))
+            prefix[1:, 1:] = (tokens @ tokens.T).cumsum(axis=0, dtype=np.float64).cumsum(axis=1)
+            flat.append(prefix.ravel())
+            offset[t] = at
+            at += prefix.size
+        if not flat:
+            return np.zeros(0)
+        flat = np.concatenate(flat)
+        width = (tb[1:] - tb[:-1] + 1)[self.text]
+        lo, hi = self.lo - tb[self.text], self.hi - tb[self.text]
+        base = offset[self.text]
+        square = (flat[base + hi * width + hi] - flat[base + lo * width + hi]
+                  - flat[base + hi * width + lo] + flat[base + lo * width + lo])
+        return np.sqrt(np.maximum(square, 0.0))
+
+    def similarities(self, texts: list[int], phrases: np.ndarray) -> np.ndarray:
+        """Cosine of every window of the given texts (rows in that order) to every phrase vector."""
+        tb = self.batch.token_bounds
+        token_rows = np.concatenate([np.arange(tb[t], tb[t + 1]) for t in texts])
+        # Prefix sums of the tokens' projections on the phrases, over these texts laid end to end.
+        projected = np.zeros((len(token_rows) + 1, phrases.shape[0]))
+        projected[1:] = np.cumsum(self.batch.tokens[token_rows] @ phrases.T, axis=0, dtype=np.float64)
+        rows, shift, at = [], [], 0
+        for t in texts:
+            rows.append(np.arange(self.bounds[t], self.bounds[t + 1]))
+            shift.append(np.full(len(rows[-1]), at - tb[t]))
+            at += tb[t + 1] - tb[t]
+        rows, shift = np.concatenate(rows), np.concatenate(shift)
+        sums = projected[self.hi[rows] + shift] - projected[self.lo[rows] + shift]
+        return (sums / (self.norms[rows] + (self.hi[rows] - self.lo[rows]) * 1e-12)[:, None]).astype(np.float32)
