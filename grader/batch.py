@@ -239,10 +239,12 @@ def _jsonl_to_parquet(src: Path, dst: Path):
 class BatchJob:
     """Grades every row of an input file with `grader`, writing rows in input order."""
 
-    def __init__(self, grader, columns: ColumnMap | None = None, chunk_size: int = 256, progress=None):
+    def __init__(self, grader, columns: ColumnMap | None = None, chunk_size: int = 256, progress=None,
+                 window_size: int = 2048):
         self.grader = grader
         self.columns = columns or ColumnMap()
-        self.chunk_size = chunk_size
+        self.chunk_size = chunk_size        # rows graded, written and checkpointed together
+        self.window_size = window_size      # rows whose texts go through the model together
         self.progress = progress
         self._questions: dict = {}
         self.records: list[dict] = []   # compact per-row results for reports
@@ -313,20 +315,11 @@ class BatchJob:
         writer = _Writer(sys.stdout, out_fmt) if to_stdout else _Writer.to_file(part, part_fmt, append=done > 0)
 
         seen = 0
-        answer_col = self.columns.answer
-        checked_header = False
         try:
-            for chunk in read_rows(input_path, in_fmt, self.chunk_size):
-                if not checked_header:
-                    self._check_columns(chunk[0], input_path, in_fmt)
-                    checked_header = True
-                start = seen
-                seen += len(chunk)
-                if seen <= done:
-                    continue
-                chunk = chunk[max(0, done - start):]
+            for first, rows in self._chunks_embedded_ahead(input_path, in_fmt, done, summary):
+                seen = first + len(rows)
                 t = time.perf_counter()
-                out_rows = self._grade_chunk(chunk, answer_col, summary)
+                out_rows = self._grade_chunk(rows, self.columns.answer, summary)
                 summary.seconds["grading"] += time.perf_counter() - t
                 t = time.perf_counter()
                 writer.write(out_rows)
@@ -334,7 +327,8 @@ class BatchJob:
                 if checkpoint:
                     checkpoint.write_text(json.dumps({"rows_done": seen, "input": str(input_path)}))
                 if self.progress:
-                    self.progress(len(chunk))
+                    self.progress(len(rows))
+            seen = max(seen, done)
         finally:
             if not to_stdout:
                 writer.close()
@@ -351,6 +345,49 @@ class BatchJob:
                 part.replace(final)
             checkpoint.unlink(missing_ok=True)
         return summary
+
+    def _chunks_embedded_ahead(self, input_path: str, in_fmt: str, done: int, summary: BatchSummary):
+        """(first row number, rows) for every chunk of rows past `done`. Rows are read a window of
+        several chunks at a time, and the window's texts go through the model together: the model
+        sorts them by length, and a window pads far less than a chunk (the Mohler answers pad to
+        1.10 times their real tokens in windows of 2,048 rows, 1.25 in chunks of 256)."""
+        embedder = self.grader.embedder
+        window = max(self.chunk_size, self.window_size)
+        # A window's texts must stay cached until its last chunk is graded (a few texts per row:
+        # answer, question, references).
+        embedder.cache_size = max(embedder.cache_size, window + 512)
+        seen, checked = 0, False
+        for rows in read_rows(input_path, in_fmt, window):
+            if not checked:
+                self._check_columns(rows[0], input_path, in_fmt)
+                checked = True
+            first = seen
+            seen += len(rows)
+            if seen <= done:
+                continue
+            rows, first = rows[max(0, done - first):], max(first, done)
+            t = time.perf_counter()
+            embedder.encode_full(self._texts_to_embed(rows))
+            summary.seconds["embedding"] += time.perf_counter() - t
+            for at in range(0, len(rows), self.chunk_size):
+                yield first + at, rows[at:at + self.chunk_size]
+
+    def _texts_to_embed(self, rows: list[dict]) -> list[str]:
+        """The texts grading these rows will embed: answers (cut as grading cuts them), question
+        texts and references."""
+        from .grading import MAX_ANSWER_CHARS
+
+        texts = []
+        for row in rows:
+            q, error = self.question_for(row)
+            answer = row.get(self.columns.answer)
+            answer = "" if answer is None else str(answer)
+            if error or not answer.strip():
+                continue
+            texts.append(answer[:MAX_ANSWER_CHARS])
+            texts.append(q.question)
+            texts.extend(r.text for r in q.references)
+        return texts
 
     def gather_cohort(self, input_path: str, in_fmt: str):
         """Every gradable answer of the input, for a model with cohort signals (one extra pass that
