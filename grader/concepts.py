@@ -116,8 +116,7 @@ class ConceptMatcher:
     def _match_one(self, batch: TextBatch, t: int, rubric: Rubric, semantic, win_starts, win_ends):
         text = batch.encoded[t].text
         spans = batch.spans[t]
-        answer_words = [w for w, _, _ in spans]
-        index = _AnswerIndex(answer_words, [stem(w) for w in answer_words])
+        index = _AnswerIndex(*batch.words_of(t))
         clause_spans = None
         prepared, _ = self._rubric_phrases(rubric)
         out = []

@@ -10,7 +10,7 @@ import numpy as np
 from .concepts import ConceptMatch
 from .embedding import Encoded
 from .pooling import TextBatch
-from .text import ANTONYMS, NEGATIONS, STOPWORDS, content_stems, sentences, stem, stopword_ratio, words
+from .text import ANTONYMS, NEGATIONS, STOPWORDS, content_stems, sentences, stem, words
 
 FEATURES = (
     "cos_max", "cos_mean", "cos_short", "ref_recall", "answer_precision", "worst_sentence",
@@ -216,7 +216,7 @@ def _group_features(batch: TextBatch, parts: TextParts, pairings: list[Pairing])
     out = []
     for a, p in enumerate(pairings):
         text = batch.encoded[p.answer].text
-        answer_words = words(text)
+        answer_words, answer_stems = batch.words_of(p.answer)
         matches = p.matches
         total_weight = sum(m.concept.weight for m in matches) or 1.0
         coverage = sum(m.concept.weight * (1.0 if m.status == "matched" else 0.0) for m in matches) / total_weight
@@ -224,7 +224,7 @@ def _group_features(batch: TextBatch, parts: TextParts, pairings: list[Pairing])
         required = [m for m in matches if m.concept.required]
         required_matched = (sum(m.status == "matched" for m in required) / len(required)) if required else coverage
         contradicted = sum(m.concept.weight for m in matches if m.status == "contradicted") / total_weight
-        a_stems = set(content_stems(text))
+        a_stems = {s for w, s in zip(answer_words, answer_stems) if w not in STOPWORDS and len(w) > 1}
         lex_recall = max((len(a_stems & r.stems) / len(r.stems) if r.stems else 0.0) for r in refs)
         lex_precision = len(a_stems & (all_ref_stems | q_stems)) / len(a_stems) if a_stems else 0.0
         question_copy = len(a_stems & q_stems) / len(a_stems) if a_stems else 0.0
@@ -249,7 +249,7 @@ def _group_features(batch: TextBatch, parts: TextParts, pairings: list[Pairing])
             "cos_gain_over_question": cos_max - float(cos_q[a]),
             "log_words": math.log1p(len(answer_words)),
             "length_ratio": math.log((len(answer_words) + 1) / (ref_len + 1)),
-            "stopword_ratio": stopword_ratio(text),
+            "stopword_ratio": sum(w in STOPWORDS for w in answer_words) / len(answer_words) if answer_words else 0.0,
             "comma_density": text.count(",") / (len(answer_words) + 1),
             "short_reference": float(short_mask.all()),
             # Drafted rubrics match less reliably than reviewed ones; the model learns to lean on them less.

@@ -45,6 +45,7 @@ class TextBatch:
 
         spans = [word_spans(e.text) for e in encoded]
         self.words = [w for s in spans for w, _, _ in s]
+        self.stems = [stem(w) for w in self.words]
         n_words = np.array([len(s) for s in spans], dtype=np.int64)
         self.word_bounds = np.concatenate([[0], np.cumsum(n_words)])
         self.word_text = np.repeat(np.arange(len(encoded)), n_words)
@@ -55,6 +56,11 @@ class TextBatch:
 
     def __len__(self):
         return len(self.encoded)
+
+    def words_of(self, t: int) -> tuple[list[str], list[str]]:
+        """The words of text t (lowercased, as `text.words` gives them) and their stems."""
+        lo, hi = self.word_bounds[t], self.word_bounds[t + 1]
+        return self.words[lo:hi], self.stems[lo:hi]
 
     def token_ranges(self, text_ids, starts, ends):
         """Token rows [lo, hi) lying wholly inside each character span starts..ends of its text."""
@@ -114,7 +120,7 @@ class TextBatch:
             np.zeros(len(self.token_starts), bool)
         content = np.array([w not in STOPWORDS and len(w) > 1 for w in self.words], dtype=bool)
         keep = np.flatnonzero(inside & content[np.maximum(at, 0)]) if len(content) else np.zeros(0, np.int64)
-        stems = np.array([stem(self.words[i]) for i in at[keep].tolist()], dtype=object)
+        stems = np.array([self.stems[i] for i in at[keep].tolist()], dtype=object)
         vectors = _normalised(self.tokens[keep]) if len(keep) else np.zeros((0, self.tokens.shape[1]), np.float32)
         bounds = np.searchsorted(keep, self.token_bounds, side="left")
         return vectors, stems, bounds

@@ -99,14 +99,3 @@ def clauses(text: str) -> list[Span]:
             if len(words(piece)) >= 1:
                 out.append(Span(piece.strip(), sent.start + start, sent.start + start + len(piece.strip())))
     return out
-
-
-def negation_count(text: str) -> int:
-    ws = words(text)
-    count = sum(1 for w in ws if w in NEGATIONS or w.endswith("n't"))
-    return count
-
-
-def stopword_ratio(text: str) -> float:
-    ws = words(text)
-    return sum(w in STOPWORDS for w in ws) / len(ws) if ws else 0.0
