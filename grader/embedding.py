@@ -187,16 +187,21 @@ class CachedEmbedder:
         self.texts_embedded = 0
 
     def encode_full(self, texts: list[str]) -> list[Encoded]:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        needed = dict.fromkeys(texts)
+        missing = [t for t in needed if t not in self._cache]
+        for t in needed:
+            if t in self._cache:
+                self._cache.move_to_end(t)
         if missing:
+            # Room is made before the model runs, not after: otherwise the entries about to be
+            # evicted and the new ones are alive together, and peak memory grows with the input.
+            room = max(self.cache_size - len(missing), len(needed) - len(missing))
+            while len(self._cache) > room:
+                self._cache.popitem(last=False)
             self.texts_embedded += len(missing)
             for enc in self.backend.encode_full(missing, batch_size=self.batch_size):
                 self._cache[enc.text] = enc
-        out = []
-        for t in texts:
-            enc = self._cache[t]
-            self._cache.move_to_end(t)
-            out.append(enc)
+        out = [self._cache[t] for t in texts]
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return out

@@ -31,7 +31,7 @@ class TextBatch:
 
     def __init__(self, encoded: list[Encoded]):
         self.encoded = encoded
-        dim = encoded[0].tokens.shape[1] if encoded and encoded[0].tokens.ndim == 2 else DIM
+        dim = encoded[0].tokens.shape[1] if encoded else DIM
         n_tokens = np.array([len(e.offsets) for e in encoded], dtype=np.int64)
         self.token_bounds = np.concatenate([[0], np.cumsum(n_tokens)])
         # Each text starts one character past the end of the one before: spans never straddle two.
@@ -70,7 +70,7 @@ class TextBatch:
         return lo, hi
 
     def span_vectors(self, text_ids, starts, ends):
-        """Pooled vectors of non-overlapping character spans (in order), and which held any token."""
+        """Pooled vectors of character spans, and which spans held any token."""
         text_ids = np.asarray(text_ids, dtype=np.int64)
         lo, hi = self.token_ranges(text_ids, starts, ends)
         ok = hi > lo
@@ -116,12 +116,14 @@ class TextBatch:
         word_starts = self.word_starts + self.char_base[self.word_text]
         word_ends = self.word_ends + self.char_base[self.word_text]
         at = np.searchsorted(word_starts, self.token_starts, side="right") - 1
-        inside = (at >= 0) & (self.token_ends <= word_ends[np.maximum(at, 0)]) if len(word_ends) else \
-            np.zeros(len(self.token_starts), bool)
+        if not self.words:
+            return np.zeros((0, self.tokens.shape[1]), np.float32), np.array([], dtype=object), \
+                np.zeros(len(self) + 1, np.int64)
+        word = np.maximum(at, 0)
         content = np.array([w not in STOPWORDS and len(w) > 1 for w in self.words], dtype=bool)
-        keep = np.flatnonzero(inside & content[np.maximum(at, 0)]) if len(content) else np.zeros(0, np.int64)
+        keep = np.flatnonzero((at >= 0) & (self.token_ends <= word_ends[word]) & content[word])
         stems = np.array([self.stems[i] for i in at[keep].tolist()], dtype=object)
-        vectors = _normalised(self.tokens[keep]) if len(keep) else np.zeros((0, self.tokens.shape[1]), np.float32)
+        vectors = _normalised(self.tokens[keep])
         bounds = np.searchsorted(keep, self.token_bounds, side="left")
         return vectors, stems, bounds
 
@@ -136,26 +138,18 @@ class Windows:
         self.norms = self._sum_norms()
 
     def _sum_norms(self) -> np.ndarray:
-        """Length of each window's token sum, from 2-D prefix sums of each text's token Gram matrix."""
+        """Length of each window's token sum, from a 2-D prefix sum of its text's token Gram matrix."""
         tb = self.batch.token_bounds
-        flat, offset = [], np.zeros(len(self.batch), np.int64)
-        at = 0
-        for t in np.unique(self.text).tolist():
+        norms = np.zeros(len(self.lo))
+        for t in np.flatnonzero(self.bounds[1:] > self.bounds[:-1]).tolist():
+            a, b = self.bounds[t], self.bounds[t + 1]
             tokens = self.batch.tokens[tb[t]:tb[t + 1]]
             prefix = np.zeros((len(tokens) + 1, len(tokens) + 1))
             prefix[1:, 1:] = (tokens @ tokens.T).cumsum(axis=0, dtype=np.float64).cumsum(axis=1)
-            flat.append(prefix.ravel())
-            offset[t] = at
-            at += prefix.size
-        if not flat:
-            return np.zeros(0)
-        flat = np.concatenate(flat)
-        width = (tb[1:] - tb[:-1] + 1)[self.text]
-        lo, hi = self.lo - tb[self.text], self.hi - tb[self.text]
-        base = offset[self.text]
-        square = (flat[base + hi * width + hi] - flat[base + lo * width + hi]
-                  - flat[base + hi * width + lo] + flat[base + lo * width + lo])
-        return np.sqrt(np.maximum(square, 0.0))
+            lo, hi = self.lo[a:b] - tb[t], self.hi[a:b] - tb[t]
+            square = prefix[hi, hi] - prefix[lo, hi] - prefix[hi, lo] + prefix[lo, lo]
+            norms[a:b] = np.sqrt(np.maximum(square, 0.0))
+        return norms
 
     def similarities(self, texts: list[int], phrases: np.ndarray) -> np.ndarray:
         """Cosine of every window of the given texts (rows in that order) to every phrase vector."""
