@@ -367,27 +367,29 @@ class BatchJob:
                 continue
             rows, first = rows[max(0, done - first):], max(first, done)
             t = time.perf_counter()
-            embedder.encode_full(self._texts_to_embed(rows))
+            answers, asked = self._texts_to_embed(rows)
+            embedder.encode_full(asked, persist=True)
+            embedder.encode_full(answers)
             summary.seconds["embedding"] += time.perf_counter() - t
             for at in range(0, len(rows), self.chunk_size):
                 yield first + at, rows[at:at + self.chunk_size]
 
-    def _texts_to_embed(self, rows: list[dict]) -> list[str]:
-        """The texts grading these rows will embed: answers (cut as grading cuts them), question
-        texts and references."""
+    def _texts_to_embed(self, rows: list[dict]) -> tuple[list[str], list[str]]:
+        """The texts grading these rows will embed: answers (cut as grading cuts them), and
+        question texts with their references."""
         from .grading import MAX_ANSWER_CHARS
 
-        texts = []
+        answers, asked = [], []
         for row in rows:
             q, error = self.question_for(row)
             answer = row.get(self.columns.answer)
             answer = "" if answer is None else str(answer)
             if error or not answer.strip():
                 continue
-            texts.append(answer[:MAX_ANSWER_CHARS])
-            texts.append(q.question)
-            texts.extend(r.text for r in q.references)
-        return texts
+            answers.append(answer[:MAX_ANSWER_CHARS])
+            asked.append(q.question)
+            asked.extend(r.text for r in q.references)
+        return answers, list(dict.fromkeys(asked))
 
     def gather_cohort(self, input_path: str, in_fmt: str):
         """Every gradable answer of the input, for a model with cohort signals (one extra pass that

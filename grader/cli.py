@@ -242,7 +242,8 @@ def rubric_draft(question_id, bank_dir, output):
 
 @main.group()
 def cache():
-    """The on-disk cache of rubric-phrase vectors (env GRADER_CACHE_DIR; "off" disables it)."""
+    """The on-disk cache of embeddings of rubric phrases, questions and references (env
+    GRADER_CACHE_DIR; "off" disables it)."""
 
 
 def _store():
@@ -258,7 +259,7 @@ def _store():
 @json_option
 @friendly_errors
 def cache_info(as_json):
-    """Where the cache is, and how many vectors it holds per embedding model."""
+    """Where the cache is, and how many vectors and texts it holds per embedding model."""
     stats = _store().stats()
     if as_json:
         click.echo(json.dumps(stats, indent=1))
@@ -266,6 +267,8 @@ def cache_info(as_json):
     click.echo(f"{stats['path']}: {stats['bytes'] / 1e6:.1f} MB" + ("" if stats["usable"] else " (unusable: ignored)"))
     for model, n in sorted(stats["vectors"].items()):
         click.echo(f"  {model}: {n} vectors")
+    for model, n in sorted(stats["texts_with_tokens"].items()):
+        click.echo(f"  {model}: {n} texts with token vectors")
 
 
 @cache.command("warm")
@@ -274,7 +277,7 @@ def cache_info(as_json):
 @model_option
 @friendly_errors
 def cache_warm(bank_dir, rubrics_dir, model_path):
-    """Embed every rubric phrase of the bank now, so batches start grading at once.
+    """Embed the bank's rubric phrases, questions and references now, so batches start at once.
 
     \b
     Example: grader cache warm --bank my-course/
@@ -282,9 +285,9 @@ def cache_warm(bank_dir, rubrics_dir, model_path):
     from .grading import Grader
 
     grader = Grader.from_paths(bank_dir, rubrics_dir, model_path)
-    n = grader.warm()
-    store = grader.embedder.store
-    click.echo(f"{n} rubric phrases ready ({store.misses if store else n} embedded now)", err=True)
+    phrases, texts = grader.warm()
+    click.echo(f"{phrases} rubric phrases and {texts} questions and references ready "
+               f"({grader.embedder.texts_embedded} embedded now)", err=True)
 
 
 @cache.command("clear")

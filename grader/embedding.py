@@ -186,9 +186,12 @@ class CachedEmbedder:
         self._cache: OrderedDict[str, Encoded] = OrderedDict()
         self.texts_embedded = 0
 
-    def encode_full(self, texts: list[str]) -> list[Encoded]:
+    def encode_full(self, texts: list[str], persist: bool = False) -> list[Encoded]:
+        """Texts with their token vectors. With `persist`, they also go through the on-disk store:
+        for texts that come back run after run (questions, reference answers), not one-off answers."""
         needed = dict.fromkeys(texts)
         missing = [t for t in needed if t not in self._cache]
+        stored = self.store.get_encoded_many(missing) if persist and self.store is not None and missing else {}
         for t in needed:
             if t in self._cache:
                 self._cache.move_to_end(t)
@@ -198,9 +201,15 @@ class CachedEmbedder:
             room = max(self.cache_size - len(missing), len(needed) - len(missing))
             while len(self._cache) > room:
                 self._cache.popitem(last=False)
-            self.texts_embedded += len(missing)
-            for enc in self.backend.encode_full(missing, batch_size=self.batch_size):
-                self._cache[enc.text] = enc
+            self._cache.update(stored)
+            fresh = [t for t in missing if t not in stored]
+            if fresh:
+                self.texts_embedded += len(fresh)
+                encoded = self.backend.encode_full(fresh, batch_size=self.batch_size)
+                if persist and self.store is not None:
+                    self.store.put_encoded_many(encoded)
+                for enc in encoded:
+                    self._cache[enc.text] = enc
         out = [self._cache[t] for t in texts]
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)

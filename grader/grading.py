@@ -121,13 +121,17 @@ class Grader:
             self.rubrics[question.id] = self.drafter.draft(question)
         return self.rubrics[question.id]
 
-    def warm(self) -> int:
-        """Embed the rubric phrases of every answerable bank question into the on-disk store, so
-        later runs start grading at once. Returns the phrase count."""
-        rubrics = [self.rubric_for(q) for q in self.bank or [] if q.has_reference]
+    def warm(self) -> tuple[int, int]:
+        """Embed the rubric phrases, questions and reference answers of every answerable bank
+        question into the on-disk store, so later runs start grading at once. Returns the counts
+        of phrases and of questions and references."""
+        answerable = [q for q in self.bank or [] if q.has_reference]
+        texts = list(dict.fromkeys(t for q in answerable for t in (q.question, *(r.text for r in q.references))))
+        self.embedder.encode_full(texts, persist=True)
+        rubrics = [self.rubric_for(q) for q in answerable]
         phrases = list(dict.fromkeys(p for r in rubrics for c in r.concepts for p in c.all_phrases))
         self.embedder.encode(phrases, persist=True)   # one pass in large batches
-        return len(phrases)
+        return len(phrases), len(texts)
 
     # --- grading ---------------------------------------------------------------------------
 
@@ -138,12 +142,10 @@ class Grader:
 
     def featurize(self, items: list[tuple[Question, str]]):
         """Signals for each (question, answer) pair, and the concept matches behind them."""
-        texts = []
-        for q, a in items:
-            texts.append(a)
-            texts.append(q.question)
-            texts.extend(r.text for r in q.references)
-        encoded = dict(zip(texts, self.embedder.encode_full(texts))) if texts else {}
+        asked = list(dict.fromkeys(t for q, _ in items for t in (q.question, *(r.text for r in q.references))))
+        encoded = dict(zip(asked, self.embedder.encode_full(asked, persist=True))) if asked else {}
+        answers = [a for _, a in items]
+        encoded.update(zip(answers, self.embedder.encode_full(answers)) if answers else {})
         answer_index = {a: k for k, a in enumerate(dict.fromkeys(a for _, a in items))}
         batch = TextBatch([encoded[a] for a in answer_index])
         rubrics = [self.rubric_for(q) for q, _ in items]

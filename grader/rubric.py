@@ -183,7 +183,7 @@ class RubricDrafter:
         k = (1 if n_words <= 4 else 2) if short else int(np.clip(round(n_words / 25), 3, 7))
 
         question_stems = {stem(w) for w in words(question.question)}
-        encoded = self.embedder.encode_full([r.text for r in refs])
+        encoded = self.embedder.encode_full([r.text for r in refs], persist=True)
         counts: Counter = Counter()
         where: dict[str, tuple[int, int, int]] = {}
         for k_ref, r in enumerate(refs):

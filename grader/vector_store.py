@@ -1,10 +1,13 @@
-"""Sentence vectors kept on disk between runs, keyed by embedding model and text.
+"""Embeddings kept on disk between runs, keyed by embedding model and text.
 
-A course's rubric phrases are embedded once per machine instead of once per process: a batch
-over bank questions otherwise spends most of its start-up embedding thousands of short phrases.
-The store is SQLite; vectors are raw float32 bytes read back with `numpy.frombuffer`, so opening
-a cache file never executes code. A cache that cannot be opened or written is switched off, not
-an error: it only ever saves time.
+A course's rubric phrases, questions and reference answers are embedded once per machine instead
+of once per process: a batch over bank questions otherwise spends its start-up embedding
+thousands of short phrases and a few hundred long references. Phrases keep their sentence vector;
+questions and references also keep the token vectors and character offsets behind it (about 1.5
+KB a token), which span pooling needs. The store is SQLite; arrays are raw float32 / int64 bytes
+read back with `numpy.frombuffer` and checked for size, so opening a cache file never executes
+code. A cache that cannot be opened or written is switched off, not an error: it only ever saves
+time.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
+
+from .embedding import Encoded
 
 CACHE_ENV = "GRADER_CACHE_DIR"   # a directory, or "off" to disable the store
 
@@ -51,6 +56,9 @@ class VectorStore:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, key BLOB NOT NULL, "
                            "vector BLOB NOT NULL, PRIMARY KEY (model, key))")
+                db.execute("CREATE TABLE IF NOT EXISTS encoded (model TEXT NOT NULL, key BLOB NOT NULL, "
+                           "vector BLOB NOT NULL, tokens BLOB NOT NULL, offsets BLOB NOT NULL, "
+                           "truncated INTEGER NOT NULL, PRIMARY KEY (model, key))")
                 self._db = db
             except (sqlite3.Error, OSError):
                 self.disabled = True
@@ -80,6 +88,58 @@ class VectorStore:
         self.misses += len(texts) - len(found)
         return found
 
+    def get_encoded_many(self, texts: list[str]) -> dict[str, Encoded]:
+        """Stored texts with their token vectors and offsets; damaged entries count as missing."""
+        db = self._connect()
+        found: dict[str, Encoded] = {}
+        if db is None or not texts:
+            return found
+        keys = {_key(t): t for t in texts}
+        key_list = list(keys)
+        try:
+            for start in range(0, len(key_list), 500):
+                chunk = key_list[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for key, vector, tokens, offsets, truncated in db.execute(
+                        f"SELECT key, vector, tokens, offsets, truncated FROM encoded WHERE model = ? AND key IN "
+                        f"({marks})", [self.model, *chunk]):
+                    enc = self._encoded(keys[key], vector, tokens, offsets, truncated)
+                    if enc is not None:
+                        found[enc.text] = enc
+        except sqlite3.Error:
+            self.disabled = True
+            found = {}
+        return found
+
+    def _encoded(self, text, vector, tokens, offsets, truncated) -> Encoded | None:
+        if not all(isinstance(b, bytes) for b in (vector, tokens, offsets)) or len(vector) != self.dim * 4:
+            return None
+        n, rest = divmod(len(tokens), self.dim * 4)
+        if rest or len(offsets) != n * 16:
+            return None
+        spans = np.frombuffer(offsets, dtype=np.int64).reshape(n, 2)
+        # Span pooling relies on offsets in order, inside the text.
+        if n and ((spans[:, 0] < 0) | (spans[:, 0] > spans[:, 1]) | (spans[:, 1] > len(text))).any() \
+                or (np.diff(spans, axis=0) < 0).any():
+            return None
+        return Encoded(text, np.frombuffer(vector, dtype=np.float32),
+                       np.frombuffer(tokens, dtype=np.float32).reshape(n, self.dim), spans,
+                       truncated=bool(truncated), model=self.model)
+
+    def put_encoded_many(self, items: list[Encoded]) -> None:
+        db = self._connect()
+        if db is None or not items:
+            return
+        rows = [(self.model, _key(e.text), np.asarray(e.vector, dtype=np.float32).tobytes(),
+                 np.ascontiguousarray(e.tokens, dtype=np.float32).tobytes(),
+                 np.ascontiguousarray(e.offsets, dtype=np.int64).tobytes(), int(e.truncated)) for e in items]
+        try:
+            with db:
+                db.executemany("INSERT OR REPLACE INTO encoded (model, key, vector, tokens, offsets, truncated) "
+                               "VALUES (?, ?, ?, ?, ?, ?)", rows)
+        except sqlite3.Error:
+            self.disabled = True
+
     def put_many(self, items: dict[str, np.ndarray]) -> None:
         db = self._connect()
         if db is None or not items:
@@ -95,16 +155,18 @@ class VectorStore:
         """Vectors stored per model, and the file's size."""
         db = self._connect()
         counts = dict(db.execute("SELECT model, COUNT(*) FROM vectors GROUP BY model").fetchall()) if db else {}
+        texts = dict(db.execute("SELECT model, COUNT(*) FROM encoded GROUP BY model").fetchall()) if db else {}
         size = self.path.stat().st_size if self.path.is_file() else 0
-        return {"path": str(self.path), "usable": db is not None, "vectors": counts, "bytes": size}
+        return {"path": str(self.path), "usable": db is not None, "vectors": counts, "texts_with_tokens": texts,
+                "bytes": size}
 
     def clear(self) -> int:
-        """Delete every stored vector (of all models); returns how many there were."""
+        """Delete everything stored (of all models); returns how many entries there were."""
         db = self._connect()
         if db is None:
             return 0
         with db:
-            n = db.execute("DELETE FROM vectors").rowcount
+            n = db.execute("DELETE FROM vectors").rowcount + db.execute("DELETE FROM encoded").rowcount
         db.execute("VACUUM")
         return n
 

@@ -27,6 +27,8 @@ def test_warm_cache_grades_exactly_like_cold(grader, tmp_path):
     warm_grader = fresh_grader(grader, warm_store)
     warm = warm_grader.grade("q004-035", ANSWER)
     assert warm_store.hits == cold_store.misses and warm_store.misses == 0
+    # The question and its references come back with their token vectors: only the answer is new.
+    assert warm_grader.embedder.texts_embedded == 1
     assert warm.to_dict() == cold.to_dict()
 
 
@@ -38,15 +40,39 @@ def test_vectors_are_kept_per_model(tmp_path):
     assert list(got) == ["text"] and got["text"].tolist() == [1, 2, 3]
 
 
-def test_damaged_entries_are_recomputed(grader, tmp_path):
+@pytest.mark.parametrize("damage", [
+    "UPDATE encoded SET tokens = x'00'",                                  # not whole token vectors
+    "UPDATE encoded SET offsets = zeroblob(length(offsets))",             # fine: offsets of (0, 0)
+    "UPDATE encoded SET offsets = substr(offsets, 1, length(offsets) - 8)",   # one number short
+])
+def test_damaged_entries_are_recomputed(grader, tmp_path, damage):
     path = tmp_path / "vectors.sqlite3"
     store = VectorStore(path, get_embedder().name, DIM)
     expected = fresh_grader(grader, store).grade("q004-035", ANSWER)
     with sqlite3.connect(path) as db:
         db.execute("UPDATE vectors SET vector = x'00'")
+        db.execute(damage)
     store = VectorStore(path, get_embedder().name, DIM)
-    assert fresh_grader(grader, store).grade("q004-035", ANSWER).to_dict() == expected.to_dict()
+    again = fresh_grader(grader, store)
+    result = again.grade("q004-035", ANSWER)
     assert store.hits == 0
+    if "zeroblob" not in damage:
+        assert result.to_dict() == expected.to_dict()
+        assert again.embedder.texts_embedded > 1     # the question and references were embedded again
+
+
+def test_stored_offsets_outside_the_text_are_refused(tmp_path):
+    from grader.embedding import Encoded
+
+    store = VectorStore(tmp_path / "v.sqlite3", "m", 2)
+    good = Encoded("ab cd", np.ones(2, np.float32), np.ones((2, 2), np.float32), np.array([[0, 2], [3, 5]]), model="m")
+    bad = Encoded("xy", np.ones(2, np.float32), np.ones((1, 2), np.float32), np.array([[0, 9]]), model="m")
+    unordered = Encoded("ab cd!", np.ones(2, np.float32), np.ones((2, 2), np.float32), np.array([[3, 5], [0, 2]]),
+                        model="m")
+    store.put_encoded_many([good, bad, unordered])
+    got = VectorStore(tmp_path / "v.sqlite3", "m", 2).get_encoded_many(["ab cd", "xy", "ab cd!"])
+    assert list(got) == ["ab cd"]
+    assert got["ab cd"].offsets.tolist() == [[0, 2], [3, 5]] and got["ab cd"].tokens.shape == (2, 2)
 
 
 @pytest.mark.parametrize("content", [b"this is not an sqlite database" * 100, None])
@@ -73,10 +99,11 @@ def test_cache_commands(tmp_path, runner):
         encoding="utf-8")
     out = runner.invoke(main, ["cache", "warm", "--bank", str(tmp_path)])
     assert out.exit_code == 0, out.output
-    assert "rubric phrases ready" in out.output
+    assert "rubric phrases and 2 questions and references ready" in out.output
     info = json.loads(runner.invoke(main, ["cache", "info", "--json"]).output)
     assert info["usable"] and info["vectors"][get_embedder().name] > 0
+    assert info["texts_with_tokens"][get_embedder().name] == 2
     out = runner.invoke(main, ["cache", "clear"])
     assert out.exit_code == 0 and "deleted" in out.output
     info = json.loads(runner.invoke(main, ["cache", "info", "--json"]).output)
-    assert info["vectors"] == {}
+    assert info["vectors"] == {} and info["texts_with_tokens"] == {}
