@@ -146,3 +146,35 @@ def test_report_html(tmp_path, runner):
     assert out.exit_code == 0
     page = (tmp_path / "r.html").read_text()
     assert "data:image/png;base64," in page and "Least sure" in page and "q004-035" in page
+
+
+def test_windows_of_rows_keep_every_row_in_order_and_resume(tmp_path, grader, monkeypatch):
+    """The model runs a window of rows at a time and grading goes chunk by chunk; neither may
+    move, drop or change a row, also when a run stops and resumes inside a window."""
+    rows = [dict(r, student=f"{r['student']}-{i}") for i in range(3) for r in ROWS]
+    src = write_csv(tmp_path / "in.csv", rows)
+    BatchJob(grader, chunk_size=1000).run(str(src), str(tmp_path / "whole.csv"))
+    job = BatchJob(grader, chunk_size=3, window_size=7)
+    calls = {"n": 0}
+    real = job._grade_chunk
+
+    def dying(*args, **kwargs):
+        calls["n"] += 1
+        # Chunks never cross a window: rows 0-2, 3-5, 6 | 7-9, 10-12, 13 | ... The fifth chunk
+        # dies, so the run stops inside the second window.
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(job, "_grade_chunk", dying)
+    with pytest.raises(KeyboardInterrupt):
+        job.run(str(src), str(tmp_path / "out.csv"))
+    summary = BatchJob(grader, chunk_size=3, window_size=7).run(str(src), str(tmp_path / "out.csv"), resume=True)
+    assert summary.resumed_from == 10 and summary.rows == len(rows)
+    whole, windowed = read_csv(tmp_path / "whole.csv"), read_csv(tmp_path / "out.csv")
+    assert [r["student"] for r in windowed] == [r["student"] for r in rows]
+    for a, b in zip(whole, windowed):
+        assert {k: v for k, v in a.items() if k not in ("score", "confidence")} == \
+            {k: v for k, v in b.items() if k not in ("score", "confidence")}
+        if a["score"]:
+            assert abs(float(a["score"]) - float(b["score"])) < 1e-3
