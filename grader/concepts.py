@@ -138,11 +138,13 @@ class ConceptMatcher:
                     # Most words of a multi-word phrase: evidence for the signal, not a match.
                     partial = sum(c in index.stem_set for c in phrase.share) / len(phrase.share)
                     if partial:
-                        best = max(best, (partial * (self.semantic_threshold - 0.01), "partial", -1, -1, phrase.text, n))
+                        strength = partial * (self.semantic_threshold - 0.01)
+                        best = max(best, (strength, "partial", -1, -1, phrase.text, n))
                 if semantic is not None:
                     sims, window = semantic
                     w = window[phrase.column]
-                    best = max(best, (sims[phrase.column], "semantic", int(win_starts[w]), int(win_ends[w]), phrase.text, n))
+                    start, end = int(win_starts[w]), int(win_ends[w])
+                    best = max(best, (sims[phrase.column], "semantic", start, end, phrase.text, n))
             score, how, start, end, _, n = best
             if reversed_at and score < 1.0:
                 # The phrase with a word swapped for its antonym: "increases overfitting" for

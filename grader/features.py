@@ -38,7 +38,8 @@ class TextParts:
     def of(cls, batch: TextBatch) -> "TextParts":
         spans = [sentences(e.text) for e in batch.encoded]
         text_ids = np.repeat(np.arange(len(batch)), [len(s) for s in spans])
-        vectors, ok = batch.span_vectors(text_ids, [x.start for s in spans for x in s], [x.end for s in spans for x in s])
+        flat = [x for s in spans for x in s]
+        vectors, ok = batch.span_vectors(text_ids, [x.start for x in flat], [x.end for x in flat])
         # A text none of whose sentences holds a token (all cut off) falls back to its own vector,
         # which sits after the sentence rows in `pool`.
         pool = np.vstack([vectors, np.stack([e.vector for e in batch.encoded]).astype(np.float32)])
