@@ -316,7 +316,7 @@ class BatchJob:
 
         seen = 0
         try:
-            for first, rows in self._chunks_embedded_ahead(input_path, in_fmt, done, summary):
+            for first, rows in self._chunks_embedded_by_window(input_path, in_fmt, done, summary):
                 seen = first + len(rows)
                 t = time.perf_counter()
                 out_rows = self._grade_chunk(rows, self.columns.answer, summary)
@@ -346,7 +346,7 @@ class BatchJob:
             checkpoint.unlink(missing_ok=True)
         return summary
 
-    def _chunks_embedded_ahead(self, input_path: str, in_fmt: str, done: int, summary: BatchSummary):
+    def _chunks_embedded_by_window(self, input_path: str, in_fmt: str, done: int, summary: BatchSummary):
         """(first row number, rows) for every chunk of rows past `done`. Rows are read a window of
         several chunks at a time, and the window's texts go through the model together: the model
         sorts them by length, and a window pads far less than a chunk (the Mohler answers pad to
@@ -367,36 +367,29 @@ class BatchJob:
                 continue
             rows, first = rows[max(0, done - first):], max(first, done)
             t = time.perf_counter()
-            answers, asked = self._texts_to_embed(rows)
-            embedder.encode_full(asked, persist=True)
-            embedder.encode_full(answers)
+            self.grader.embed(self._gradable(rows))
             summary.seconds["embedding"] += time.perf_counter() - t
             for at in range(0, len(rows), self.chunk_size):
                 yield first + at, rows[at:at + self.chunk_size]
 
-    def _texts_to_embed(self, rows: list[dict]) -> tuple[list[str], list[str]]:
-        """The texts grading these rows will embed: answers (cut as grading cuts them), and
-        question texts with their references."""
+    def _gradable(self, rows: list[dict]) -> list[tuple]:
+        """(question, answer cut as grading cuts it) for the rows that will be graded."""
         from .grading import MAX_ANSWER_CHARS
 
-        answers, asked = [], []
+        items = []
         for row in rows:
             q, error = self.question_for(row)
             answer = row.get(self.columns.answer)
             answer = "" if answer is None else str(answer)
-            if error or not answer.strip():
-                continue
-            answers.append(answer[:MAX_ANSWER_CHARS])
-            asked.append(q.question)
-            asked.extend(r.text for r in q.references)
-        return answers, list(dict.fromkeys(asked))
+            if not error and answer.strip():
+                items.append((q, answer[:MAX_ANSWER_CHARS]))
+        return items
 
     def gather_cohort(self, input_path: str, in_fmt: str):
         """Every gradable answer of the input, for a model with cohort signals (one extra pass that
         embeds the answers; only per-question sums are kept)."""
         from .calibration import question_key
         from .cohort import CohortStats
-        from .grading import MAX_ANSWER_CHARS
 
         stats = CohortStats()
         checked = False
@@ -404,13 +397,7 @@ class BatchJob:
             if not checked:
                 self._check_columns(chunk[0], input_path, in_fmt)
                 checked = True
-            items = []
-            for row in chunk:
-                q, error = self.question_for(row)
-                answer = row.get(self.columns.answer)
-                answer = "" if answer is None else str(answer)
-                if not error and answer.strip():
-                    items.append((q, answer[:MAX_ANSWER_CHARS]))
+            items = self._gradable(chunk)
             if items:
                 stats.add_answers(self.grader.embedder, [question_key(q) for q, _ in items], items)
         return stats

@@ -140,12 +140,18 @@ class Grader:
             raise GraderError("no question bank loaded")
         return self.bank.get(question_id)
 
+    def embed(self, items: list[tuple[Question, str]]) -> dict:
+        """Every text grading these pairs needs, through the model once: questions and references
+        also through the on-disk store (they come back run after run), answers not."""
+        asked = list(dict.fromkeys(t for q, _ in items for t in (q.question, *(r.text for r in q.references))))
+        answers = list(dict.fromkeys(a for _, a in items))
+        encoded = dict(zip(asked, self.embedder.encode_full(asked, persist=True))) if asked else {}
+        encoded.update(zip(answers, self.embedder.encode_full(answers)) if answers else {})
+        return encoded
+
     def featurize(self, items: list[tuple[Question, str]]):
         """Signals for each (question, answer) pair, and the concept matches behind them."""
-        asked = list(dict.fromkeys(t for q, _ in items for t in (q.question, *(r.text for r in q.references))))
-        encoded = dict(zip(asked, self.embedder.encode_full(asked, persist=True))) if asked else {}
-        answers = [a for _, a in items]
-        encoded.update(zip(answers, self.embedder.encode_full(answers)) if answers else {})
+        encoded = self.embed(items)
         answer_index = {a: k for k, a in enumerate(dict.fromkeys(a for _, a in items))}
         batch = TextBatch([encoded[a] for a in answer_index])
         rubrics = [self.rubric_for(q) for q, _ in items]

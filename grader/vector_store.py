@@ -64,23 +64,28 @@ class VectorStore:
                 self.disabled = True
         return self._db
 
+    def _select(self, db, what: str, texts: list[str]):
+        """(text, *columns) of the stored texts among `texts`; `what` is "columns FROM table"."""
+        keys = {_key(t): t for t in texts}
+        key_list = list(keys)
+        for start in range(0, len(key_list), 500):
+            chunk = key_list[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, *row in db.execute(f"SELECT key, {what} WHERE model = ? AND key IN ({marks})",
+                                        [self.model, *chunk]):
+                yield (keys[key], *row)
+
     def get_many(self, texts: list[str]) -> dict[str, np.ndarray]:
         db = self._connect()
         found: dict[str, np.ndarray] = {}
         if db is None or not texts:
             self.misses += len(texts)
             return found
-        keys = {_key(t): t for t in texts}
-        key_list = list(keys)
         try:
-            for start in range(0, len(key_list), 500):
-                chunk = key_list[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                for key, blob in db.execute(f"SELECT key, vector FROM vectors WHERE model = ? AND key IN ({marks})",
-                                            [self.model, *chunk]):
-                    # A blob of the wrong size (a damaged file) is treated as missing and recomputed.
-                    if isinstance(blob, bytes) and len(blob) == self.dim * 4:
-                        found[keys[key]] = np.frombuffer(blob, dtype=np.float32)
+            for text, blob in self._select(db, "vector FROM vectors", texts):
+                # A blob of the wrong size (a damaged file) is treated as missing and recomputed.
+                if isinstance(blob, bytes) and len(blob) == self.dim * 4:
+                    found[text] = np.frombuffer(blob, dtype=np.float32)
         except sqlite3.Error:
             self.disabled = True
             found = {}
@@ -94,18 +99,11 @@ class VectorStore:
         found: dict[str, Encoded] = {}
         if db is None or not texts:
             return found
-        keys = {_key(t): t for t in texts}
-        key_list = list(keys)
         try:
-            for start in range(0, len(key_list), 500):
-                chunk = key_list[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                for key, vector, tokens, offsets, truncated in db.execute(
-                        f"SELECT key, vector, tokens, offsets, truncated FROM encoded WHERE model = ? AND key IN "
-                        f"({marks})", [self.model, *chunk]):
-                    enc = self._encoded(keys[key], vector, tokens, offsets, truncated)
-                    if enc is not None:
-                        found[enc.text] = enc
+            for text, *row in self._select(db, "vector, tokens, offsets, truncated FROM encoded", texts):
+                enc = self._encoded(text, *row)
+                if enc is not None:
+                    found[text] = enc
         except sqlite3.Error:
             self.disabled = True
             found = {}

@@ -113,22 +113,27 @@ def test_missing_file_and_column_remapping(tmp_path, runner):
     assert read_csv(tmp_path / "o.csv")[0]["status"] == "ok"
 
 
-def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, grader, monkeypatch):
-    rows = [dict(r, student=f"{r['student']}-{i}") for i in range(4) for r in ROWS]
-    src = write_csv(tmp_path / "in.csv", rows)
-    BatchJob(grader, chunk_size=5).run(str(src), str(tmp_path / "full.csv"))
-
-    job = BatchJob(grader, chunk_size=5)
+def interrupted_at_chunk(job, n, monkeypatch):
+    """The job, made to stop as if by Ctrl-C when it starts grading its n-th chunk."""
     calls = {"n": 0}
     real = job._grade_chunk
 
     def dying(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == n:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
     monkeypatch.setattr(job, "_grade_chunk", dying)
+    return job
+
+
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, grader, monkeypatch):
+    rows = [dict(r, student=f"{r['student']}-{i}") for i in range(4) for r in ROWS]
+    src = write_csv(tmp_path / "in.csv", rows)
+    BatchJob(grader, chunk_size=5).run(str(src), str(tmp_path / "full.csv"))
+
+    job = interrupted_at_chunk(BatchJob(grader, chunk_size=5), 3, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         job.run(str(src), str(tmp_path / "out.csv"))
     assert not (tmp_path / "out.csv").exists()          # nothing that looks complete
@@ -154,19 +159,9 @@ def test_windows_of_rows_keep_every_row_in_order_and_resume(tmp_path, grader, mo
     rows = [dict(r, student=f"{r['student']}-{i}") for i in range(3) for r in ROWS]
     src = write_csv(tmp_path / "in.csv", rows)
     BatchJob(grader, chunk_size=1000).run(str(src), str(tmp_path / "whole.csv"))
-    job = BatchJob(grader, chunk_size=3, window_size=7)
-    calls = {"n": 0}
-    real = job._grade_chunk
-
-    def dying(*args, **kwargs):
-        calls["n"] += 1
-        # Chunks never cross a window: rows 0-2, 3-5, 6 | 7-9, 10-12, 13 | ... The fifth chunk
-        # dies, so the run stops inside the second window.
-        if calls["n"] == 5:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(job, "_grade_chunk", dying)
+    # Chunks never cross a window: rows 0-2, 3-5, 6 | 7-9, 10-12, 13 | ... The fifth chunk dies,
+    # so the run stops inside the second window.
+    job = interrupted_at_chunk(BatchJob(grader, chunk_size=3, window_size=7), 5, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         job.run(str(src), str(tmp_path / "out.csv"))
     summary = BatchJob(grader, chunk_size=3, window_size=7).run(str(src), str(tmp_path / "out.csv"), resume=True)
