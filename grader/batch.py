@@ -353,24 +353,29 @@ class BatchJob:
         1.10 times their real tokens in windows of 2,048 rows, 1.25 in chunks of 256)."""
         embedder = self.grader.embedder
         window = max(self.chunk_size, self.window_size)
-        # A window's texts must stay cached until its last chunk is graded (a few texts per row:
-        # answer, question, references).
-        embedder.cache_size = max(embedder.cache_size, window + 512)
+        own_size = embedder.cache_size
         seen, checked = 0, False
-        for rows in read_rows(input_path, in_fmt, window):
-            if not checked:
-                self._check_columns(rows[0], input_path, in_fmt)
-                checked = True
-            first = seen
-            seen += len(rows)
-            if seen <= done:
-                continue
-            rows, first = rows[max(0, done - first):], max(first, done)
-            t = time.perf_counter()
-            self.grader.embed(self._gradable(rows))
-            summary.seconds["embedding"] += time.perf_counter() - t
-            for at in range(0, len(rows), self.chunk_size):
-                yield first + at, rows[at:at + self.chunk_size]
+        try:
+            for rows in read_rows(input_path, in_fmt, window):
+                if not checked:
+                    self._check_columns(rows[0], input_path, in_fmt)
+                    checked = True
+                first = seen
+                seen += len(rows)
+                if seen <= done:
+                    continue
+                rows, first = rows[max(0, done - first):], max(first, done)
+                t = time.perf_counter()
+                items = self._gradable(rows)
+                # The cache grows to hold the window's texts until its last chunk is graded, not
+                # beyond: the previous window's answers make room before the model runs.
+                embedder.cache_size = max(own_size, sum(map(len, self.grader.texts_of(items))))
+                self.grader.embed(items)
+                summary.seconds["embedding"] += time.perf_counter() - t
+                for at in range(0, len(rows), self.chunk_size):
+                    yield first + at, rows[at:at + self.chunk_size]
+        finally:
+            embedder.cache_size = own_size
 
     def _gradable(self, rows: list[dict]) -> list[tuple]:
         """(question, answer cut as grading cuts it) for the rows that will be graded."""

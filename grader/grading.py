@@ -140,11 +140,16 @@ class Grader:
             raise GraderError("no question bank loaded")
         return self.bank.get(question_id)
 
+    @staticmethod
+    def texts_of(items: list[tuple[Question, str]]) -> tuple[list[str], list[str]]:
+        """The distinct texts grading these pairs needs: questions and references, and answers."""
+        asked = list(dict.fromkeys(t for q, _ in items for t in (q.question, *(r.text for r in q.references))))
+        return asked, list(dict.fromkeys(a for _, a in items))
+
     def embed(self, items: list[tuple[Question, str]]) -> dict:
         """Every text grading these pairs needs, through the model once: questions and references
         also through the on-disk store (they come back run after run), answers not."""
-        asked = list(dict.fromkeys(t for q, _ in items for t in (q.question, *(r.text for r in q.references))))
-        answers = list(dict.fromkeys(a for _, a in items))
+        asked, answers = self.texts_of(items)
         encoded = dict(zip(asked, self.embedder.encode_full(asked, persist=True))) if asked else {}
         encoded.update(zip(answers, self.embedder.encode_full(answers)) if answers else {})
         return encoded
