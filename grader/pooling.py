@@ -138,17 +138,36 @@ class Windows:
         self.norms = self._sum_norms()
 
     def _sum_norms(self) -> np.ndarray:
-        """Length of each window's token sum, from a 2-D prefix sum of its text's token Gram matrix."""
+        """Length of each window's token sum, from a 2-D prefix sum of its text's token Gram matrix.
+        Texts of similar token counts are padded to one width and go through one product together."""
         tb = self.batch.token_bounds
+        tokens = self.batch.tokens
+        n_tokens = tb[1:] - tb[:-1]
         norms = np.zeros(len(self.lo))
-        for t in np.flatnonzero(self.bounds[1:] > self.bounds[:-1]).tolist():
-            a, b = self.bounds[t], self.bounds[t + 1]
-            tokens = self.batch.tokens[tb[t]:tb[t + 1]]
-            prefix = np.zeros((len(tokens) + 1, len(tokens) + 1))
-            prefix[1:, 1:] = (tokens @ tokens.T).cumsum(axis=0, dtype=np.float64).cumsum(axis=1)
-            lo, hi = self.lo[a:b] - tb[t], self.hi[a:b] - tb[t]
-            square = prefix[hi, hi] - prefix[lo, hi] - prefix[hi, lo] + prefix[lo, lo]
-            norms[a:b] = np.sqrt(np.maximum(square, 0.0))
+        texts = np.flatnonzero(self.bounds[1:] > self.bounds[:-1])
+        texts = texts[np.argsort(n_tokens[texts], kind="stable")]
+        start = 0
+        while start < len(texts):
+            width = int(n_tokens[texts[start]])
+            # Padding up to a quarter wasted, and at most ~4M Gram entries held at once.
+            end = int(np.searchsorted(n_tokens[texts], max(width * 5 // 4, width + 4), side="right"))
+            end = min(end, start + max(1, (1 << 22) // max(1, int(n_tokens[texts[end - 1]])) ** 2))
+            group = texts[start:end]
+            width = int(n_tokens[group[-1]])
+            at = np.arange(width)
+            present = at < n_tokens[group][:, None]
+            padded = np.zeros((len(group), width, tokens.shape[1]), np.float32)
+            padded[present] = tokens[(tb[group][:, None] + at)[present]]
+            prefix = np.zeros((len(group), width + 1, width + 1))
+            prefix[:, 1:, 1:] = (padded @ padded.transpose(0, 2, 1)).cumsum(axis=1, dtype=np.float64).cumsum(axis=2)
+            counts = self.bounds[group + 1] - self.bounds[group]
+            member = np.repeat(np.arange(len(group)), counts)
+            rows = np.arange(counts.sum()) + np.repeat(self.bounds[group] - np.cumsum(counts) + counts, counts)
+            lo, hi = self.lo[rows] - tb[group][member], self.hi[rows] - tb[group][member]
+            square = (prefix[member, hi, hi] - prefix[member, lo, hi] - prefix[member, hi, lo]
+                      + prefix[member, lo, lo])
+            norms[rows] = np.sqrt(np.maximum(square, 0.0))
+            start = end
         return norms
 
     def similarities(self, texts: list[int], phrases: np.ndarray) -> np.ndarray:
