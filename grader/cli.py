@@ -259,7 +259,7 @@ def _store():
 @json_option
 @friendly_errors
 def cache_info(as_json):
-    """Where the cache is, and how many vectors and texts it holds per embedding model."""
+    """Where the cache is, and how many vectors, texts and drafted rubrics it holds per model."""
     stats = _store().stats()
     if as_json:
         click.echo(json.dumps(stats, indent=1))
@@ -269,6 +269,8 @@ def cache_info(as_json):
         click.echo(f"  {model}: {n} vectors")
     for model, n in sorted(stats["texts_with_tokens"].items()):
         click.echo(f"  {model}: {n} texts with token vectors")
+    for model, n in sorted(stats["drafted_rubrics"].items()):
+        click.echo(f"  {model}: {n} drafted rubrics")
 
 
 @cache.command("warm")
@@ -293,9 +295,9 @@ def cache_warm(bank_dir, rubrics_dir, model_path):
 @cache.command("clear")
 @friendly_errors
 def cache_clear():
-    """Delete the cached vectors (they are recomputed when needed)."""
+    """Delete the cached vectors and drafted rubrics (they are recomputed when needed)."""
     store = _store()
-    click.echo(f"deleted {store.clear()} vectors from {store.path}", err=True)
+    click.echo(f"deleted {store.clear()} entries from {store.path}", err=True)
 
 
 # Commands defined in their own modules register themselves on `main`.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -10,11 +11,11 @@ import numpy as np
 
 from .bank import Bank, Question, Reference
 from .concepts import ConceptMatch, ConceptMatcher
-from .errors import GraderError
+from .errors import DataError, GraderError
 from .features import FEATURES, Pairing, feature_matrix
 from .model import GradingModel
 from .pooling import TextBatch
-from .rubric import Rubric, RubricDrafter, load_rubrics
+from .rubric import Rubric, RubricDrafter, drafting_fingerprint, load_rubrics, parse_rubric
 
 MAX_ANSWER_CHARS = 5000   # past this an answer is cut before embedding; the note says so
 MODEL_ENV = "GRADER_MODEL"
@@ -90,6 +91,7 @@ class Grader:
         self.rubrics = dict(rubrics or {})
         self.matcher = ConceptMatcher(self.embedder)
         self._drafter: RubricDrafter | None = None
+        self._drafting_fingerprint: str | None = None
         # The answers graded together (`cohort.CohortStats`), for a model with cohort signals;
         # gathered by `grader batch` and `grader eval` before grading.
         self.cohort = None
@@ -117,9 +119,35 @@ class Grader:
 
     def rubric_for(self, question: Question) -> Rubric:
         if question.id not in self.rubrics:
-            # Drafted once per distinct question, then reused for every answer to it.
-            self.rubrics[question.id] = self.drafter.draft(question)
+            # Drafted once per distinct question, then reused for every answer to it; and kept in
+            # the on-disk store, as a course's questions come back run after run.
+            store = getattr(self.embedder, "store", None)
+            key = self._draft_key(question) if store is not None else None
+            rubric = self._stored_draft(store, key, question)
+            if rubric is None:
+                rubric = self.drafter.draft(question)
+                if store is not None:
+                    store.put_draft(key, rubric.to_dict())
+            self.rubrics[question.id] = rubric
         return self.rubrics[question.id]
+
+    def _draft_key(self, question: Question) -> str:
+        if self._drafting_fingerprint is None:
+            self._drafting_fingerprint = drafting_fingerprint(list(self.bank) if self.bank else [])
+        return json.dumps([self._drafting_fingerprint, question.question,
+                           [[r.text, r.kind] for r in question.references]])
+
+    @staticmethod
+    def _stored_draft(store, key, question: Question) -> Rubric | None:
+        data = store.get_draft(key) if store is not None else None
+        if data is None:
+            return None
+        try:
+            rubric = parse_rubric(data, "vector cache")
+        except DataError:
+            return None   # a damaged entry: drafted again
+        rubric.question_id, rubric.drafted, rubric.path = question.id, True, ""
+        return rubric
 
     def warm(self) -> tuple[int, int]:
         """Embed the rubric phrases, questions and reference answers of every answerable bank

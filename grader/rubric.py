@@ -7,6 +7,7 @@ model puts each phrase to the reference answers, diversified by maximal marginal
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections import Counter
@@ -17,6 +18,7 @@ import numpy as np
 import yaml
 
 from .bank import Question
+from . import text as text_module
 from .errors import DataError
 from .text import NEGATIONS, STOPWORDS, stem, word_spans, words
 
@@ -150,6 +152,17 @@ def _candidate_spans(text: str, max_len: int = 3) -> dict[str, list[tuple[int, i
 
 def _candidates(text: str, max_len: int = 3) -> Counter:
     return Counter({c: len(where) for c, where in _candidate_spans(text, max_len).items()})
+
+
+def drafting_fingerprint(questions: list[Question]) -> str:
+    """What a draft depends on besides its question: the drafting code and the bank it learns
+    phrase statistics from. Stored drafts made under another fingerprint are not reused."""
+    digest = hashlib.sha1()
+    for module in (__file__, text_module.__file__):
+        digest.update(Path(module).read_bytes())
+    for q in questions:
+        digest.update("\x00".join(r.text for r in q.references).encode("utf-8") + b"\x01")
+    return digest.hexdigest()
 
 
 class RubricDrafter:

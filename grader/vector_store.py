@@ -13,6 +13,7 @@ time.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -59,6 +60,8 @@ class VectorStore:
                 db.execute("CREATE TABLE IF NOT EXISTS encoded (model TEXT NOT NULL, key BLOB NOT NULL, "
                            "vector BLOB NOT NULL, tokens BLOB NOT NULL, offsets BLOB NOT NULL, "
                            "truncated INTEGER NOT NULL, PRIMARY KEY (model, key))")
+                db.execute("CREATE TABLE IF NOT EXISTS drafts (model TEXT NOT NULL, key BLOB NOT NULL, "
+                           "body TEXT NOT NULL, PRIMARY KEY (model, key))")
                 self._db = db
             except (sqlite3.Error, OSError):
                 self.disabled = True
@@ -149,14 +152,37 @@ class VectorStore:
         except sqlite3.Error:
             self.disabled = True
 
+    def get_draft(self, key: str) -> dict | None:
+        """A drafted rubric stored under `key` (as JSON data, for the caller to validate), or None."""
+        db = self._connect()
+        if db is None:
+            return None
+        try:
+            row = db.execute("SELECT body FROM drafts WHERE model = ? AND key = ?", [self.model, _key(key)]).fetchone()
+            return json.loads(row[0]) if row else None
+        except (sqlite3.Error, ValueError, TypeError):
+            return None
+
+    def put_draft(self, key: str, body: dict) -> None:
+        db = self._connect()
+        if db is None:
+            return
+        try:
+            with db:
+                db.execute("INSERT OR REPLACE INTO drafts (model, key, body) VALUES (?, ?, ?)",
+                           [self.model, _key(key), json.dumps(body)])
+        except sqlite3.Error:
+            self.disabled = True
+
     def stats(self) -> dict:
         """Vectors stored per model, and the file's size."""
         db = self._connect()
         counts = dict(db.execute("SELECT model, COUNT(*) FROM vectors GROUP BY model").fetchall()) if db else {}
         texts = dict(db.execute("SELECT model, COUNT(*) FROM encoded GROUP BY model").fetchall()) if db else {}
+        drafts = dict(db.execute("SELECT model, COUNT(*) FROM drafts GROUP BY model").fetchall()) if db else {}
         size = self.path.stat().st_size if self.path.is_file() else 0
         return {"path": str(self.path), "usable": db is not None, "vectors": counts, "texts_with_tokens": texts,
-                "bytes": size}
+                "drafted_rubrics": drafts, "bytes": size}
 
     def clear(self) -> int:
         """Delete everything stored (of all models); returns how many entries there were."""
@@ -164,7 +190,7 @@ class VectorStore:
         if db is None:
             return 0
         with db:
-            n = db.execute("DELETE FROM vectors").rowcount + db.execute("DELETE FROM encoded").rowcount
+            n = sum(db.execute(f"DELETE FROM {table}").rowcount for table in ("vectors", "encoded", "drafts"))
         db.execute("VACUUM")
         return n
 

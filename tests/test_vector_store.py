@@ -32,6 +32,27 @@ def test_warm_cache_grades_exactly_like_cold(grader, tmp_path):
     assert warm.to_dict() == cold.to_dict()
 
 
+@pytest.mark.parametrize("damage", [None, "UPDATE drafts SET body = '{\"concepts\": 3}'", "UPDATE drafts SET body = 'x'"])
+def test_drafted_rubrics_are_stored_and_reused(grader, tmp_path, damage):
+    from grader.grading import user_question
+
+    question = user_question("What does a learning-rate schedule do?",
+                             ["It lowers the learning rate as training goes on, so that steps shrink near a minimum "
+                              "and the loss settles instead of bouncing around."])
+    path = tmp_path / "vectors.sqlite3"
+    first = fresh_grader(grader, VectorStore(path, get_embedder().name, DIM))
+    drafted = first.grade(question, ANSWER)
+    assert first._drafter is not None
+    if damage:
+        with sqlite3.connect(path) as db:
+            db.execute(damage)
+    again = fresh_grader(grader, VectorStore(path, get_embedder().name, DIM))
+    assert again.grade(question, ANSWER).to_dict() == drafted.to_dict()
+    assert again.rubric_for(question).to_dict() == first.rubric_for(question).to_dict()
+    # Reused without learning the bank's phrase statistics again, unless the entry was damaged.
+    assert (again._drafter is None) == (damage is None)
+
+
 def test_vectors_are_kept_per_model(tmp_path):
     path = tmp_path / "v.sqlite3"
     VectorStore(path, "model-a", 3).put_many({"text": np.array([1, 2, 3], dtype=np.float32)})
@@ -103,7 +124,8 @@ def test_cache_commands(tmp_path, runner):
     info = json.loads(runner.invoke(main, ["cache", "info", "--json"]).output)
     assert info["usable"] and info["vectors"][get_embedder().name] > 0
     assert info["texts_with_tokens"][get_embedder().name] >= 2
+    assert info["drafted_rubrics"][get_embedder().name] >= 1     # my-1 has no rubric file
     out = runner.invoke(main, ["cache", "clear"])
     assert out.exit_code == 0 and "deleted" in out.output
     info = json.loads(runner.invoke(main, ["cache", "info", "--json"]).output)
-    assert info["vectors"] == {} and info["texts_with_tokens"] == {}
+    assert info["vectors"] == {} and info["texts_with_tokens"] == {} and info["drafted_rubrics"] == {}
