@@ -316,10 +316,10 @@ class BatchJob:
 
         seen = 0
         try:
-            for first, rows in self._chunks_embedded_by_window(input_path, in_fmt, done, summary):
+            for first, rows, resolved in self._chunks_embedded_by_window(input_path, in_fmt, done, summary):
                 seen = first + len(rows)
                 t = time.perf_counter()
-                out_rows = self._grade_chunk(rows, self.columns.answer, summary)
+                out_rows = self._grade_chunk(rows, resolved, summary)
                 summary.seconds["grading"] += time.perf_counter() - t
                 t = time.perf_counter()
                 writer.write(out_rows)
@@ -347,7 +347,7 @@ class BatchJob:
         return summary
 
     def _chunks_embedded_by_window(self, input_path: str, in_fmt: str, done: int, summary: BatchSummary):
-        """(first row number, rows) for every chunk of rows past `done`. Rows are read a window of
+        """(first row number, rows, their questions) for every chunk of rows past `done`. Rows are read a window of
         several chunks at a time, and the window's texts go through the model together: the model
         sorts them by length, and a window pads far less than a chunk (the Mohler answers pad to
         1.10 times their real tokens in windows of 2,048 rows, 1.25 in chunks of 256)."""
@@ -366,24 +366,25 @@ class BatchJob:
                     continue
                 rows, first = rows[max(0, done - first):], max(first, done)
                 t = time.perf_counter()
-                items = self._gradable(rows)
+                resolved = [self.question_for(row) for row in rows]
+                items = self._gradable(rows, resolved)
                 # The cache grows to hold the window's texts until its last chunk is graded, not
                 # beyond: the previous window's answers make room before the model runs.
                 embedder.cache_size = max(own_size, sum(map(len, self.grader.texts_of(items))))
                 self.grader.embed(items)
                 summary.seconds["embedding"] += time.perf_counter() - t
                 for at in range(0, len(rows), self.chunk_size):
-                    yield first + at, rows[at:at + self.chunk_size]
+                    yield first + at, rows[at:at + self.chunk_size], resolved[at:at + self.chunk_size]
         finally:
             embedder.cache_size = own_size
 
-    def _gradable(self, rows: list[dict]) -> list[tuple]:
-        """(question, answer cut as grading cuts it) for the rows that will be graded."""
+    def _gradable(self, rows: list[dict], resolved: list[tuple]) -> list[tuple]:
+        """(question, answer cut as grading cuts it) for the rows that will be graded; `resolved`
+        is `question_for` of each row."""
         from .grading import MAX_ANSWER_CHARS
 
         items = []
-        for row in rows:
-            q, error = self.question_for(row)
+        for row, (q, error) in zip(rows, resolved):
             answer = row.get(self.columns.answer)
             answer = "" if answer is None else str(answer)
             if not error and answer.strip():
@@ -402,7 +403,7 @@ class BatchJob:
             if not checked:
                 self._check_columns(chunk[0], input_path, in_fmt)
                 checked = True
-            items = self._gradable(chunk)
+            items = self._gradable(chunk, [self.question_for(row) for row in chunk])
             if items:
                 stats.add_answers(self.grader.embedder, [question_key(q) for q, _ in items], items)
         return stats
@@ -421,12 +422,11 @@ class BatchJob:
             raise GraderError(f"{source}: needs a '{c.question_id}' column, or '{c.question}' with "
                               f"'{c.reference}' columns")
 
-    def _grade_chunk(self, chunk: list[dict], answer_col: str, summary: BatchSummary) -> list[dict]:
+    def _grade_chunk(self, chunk: list[dict], resolved: list[tuple], summary: BatchSummary) -> list[dict]:
         out = [dict(r) for r in chunk]
         todo, positions = [], []
-        for i, row in enumerate(chunk):
-            q, error = self.question_for(row)
-            answer = row.get(answer_col)
+        for i, (row, (q, error)) in enumerate(zip(chunk, resolved)):
+            answer = row.get(self.columns.answer)
             answer = "" if answer is None else str(answer)
             if error:
                 out[i].update({"status": "error", "message": error})

@@ -92,29 +92,29 @@ class _TokenizerMixin:
             yield idx, [encodings[i] for i in idx], mask, self._forward(ids, mask)
 
     @staticmethod
-    def _pooled(hidden_row: np.ndarray, mask_row: np.ndarray) -> np.ndarray:
+    def _pooled(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
         # Mean over all attended tokens (special ones included) matches sentence-transformers' pooling.
-        vec = hidden_row[mask_row == 1].mean(axis=0)
-        return vec / (np.linalg.norm(vec) + 1e-12)
+        sums = np.einsum("btd,bt->bd", hidden, mask.astype(hidden.dtype))
+        return _normalise(sums / mask.sum(axis=1, keepdims=True))
 
     def encode_vectors(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Sentence vectors only: the bare model, as sentence-transformers would run it."""
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         for idx, _, mask, hidden in self._batches(texts, batch_size):
-            for row, i in enumerate(idx):
-                out[i] = self._pooled(hidden[row], mask[row])
+            out[idx] = self._pooled(hidden, mask)
         return out
 
     def encode_full(self, texts: list[str], batch_size: int = 32) -> list[Encoded]:
         """Sentence vectors with the token vectors and character offsets behind them."""
         results: list[Encoded | None] = [None] * len(texts)
         for idx, encodings, mask, hidden in self._batches(texts, batch_size):
+            vectors = self._pooled(hidden, mask)
             for row, i in enumerate(idx):
                 e = encodings[row]
                 keep = np.asarray(e.special_tokens_mask) == 0
                 offsets = np.array(e.offsets, dtype=np.int64)[keep] if keep.any() else np.zeros((0, 2), np.int64)
                 tokens = hidden[row][:len(keep)][keep]
-                results[i] = Encoded(texts[i], self._pooled(hidden[row], mask[row]), tokens, offsets,
+                results[i] = Encoded(texts[i], vectors[row], tokens, offsets,
                                      truncated=len(e.overflowing) > 0, model=self.name)
         return results
 
