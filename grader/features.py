@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,8 +134,7 @@ def feature_matrix(batch: TextBatch, pairings: list[Pairing]) -> np.ndarray:
     for k, p in enumerate(pairings):
         groups.setdefault((p.question_text, tuple(r.text for r in p.references)), []).append(k)
     for ks in groups.values():
-        for k, feats in zip(ks, _group_features(batch, parts, [pairings[k] for k in ks])):
-            X[k] = [feats[f] for f in FEATURES]
+        X[ks] = _group_features(batch, parts, [pairings[k] for k in ks])
     return X
 
 
@@ -181,7 +179,7 @@ def _token_signals(parts: TextParts, answers: list[int], refs: list[_Reference],
     return recall, precision
 
 
-def _group_features(batch: TextBatch, parts: TextParts, pairings: list[Pairing]) -> list[dict[str, float]]:
+def _group_features(batch: TextBatch, parts: TextParts, pairings: list[Pairing]) -> np.ndarray:
     first = pairings[0]
     answers = [p.answer for p in pairings]
     refs = _references(first.references)
@@ -214,48 +212,54 @@ def _group_features(batch: TextBatch, parts: TextParts, pairings: list[Pairing])
             if _reversal(a_text, batch.encoded[answers[a]].text, r_text, ref.text):
                 reversal[a] = max(reversal[a], sim)
 
-    out = []
+    coverage, soft, required_matched, contradicted = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    lex_recall, lex_precision, question_copy = np.zeros(n), np.zeros(n), np.zeros(n)
+    n_words, stopwords, commas = np.zeros(n), np.zeros(n), np.zeros(n)
     for a, p in enumerate(pairings):
-        text = batch.encoded[p.answer].text
         answer_words, answer_stems = batch.words_of(p.answer)
         matches = p.matches
         total_weight = sum(m.concept.weight for m in matches) or 1.0
-        coverage = sum(m.concept.weight * (1.0 if m.status == "matched" else 0.0) for m in matches) / total_weight
-        soft = sum(m.concept.weight * (m.score if m.status == "matched" else 0.0) for m in matches) / total_weight
-        required = [m for m in matches if m.concept.required]
-        required_matched = (sum(m.status == "matched" for m in required) / len(required)) if required else coverage
-        contradicted = sum(m.concept.weight for m in matches if m.status == "contradicted") / total_weight
+        coverage[a] = sum(m.concept.weight for m in matches if m.status == "matched") / total_weight
+        soft[a] = sum(m.concept.weight * m.score for m in matches if m.status == "matched") / total_weight
+        required = [m.status == "matched" for m in matches if m.concept.required]
+        required_matched[a] = sum(required) / len(required) if required else coverage[a]
+        contradicted[a] = sum(m.concept.weight for m in matches if m.status == "contradicted") / total_weight
         a_stems = {s for w, s in zip(answer_words, answer_stems) if w not in STOPWORDS and len(w) > 1}
-        lex_recall = max((len(a_stems & r.stems) / len(r.stems) if r.stems else 0.0) for r in refs)
-        lex_precision = len(a_stems & (all_ref_stems | q_stems)) / len(a_stems) if a_stems else 0.0
-        question_copy = len(a_stems & q_stems) / len(a_stems) if a_stems else 0.0
-        cos_max = float(cos[a].max())
-        out.append({
-            "cos_max": cos_max,
-            "cos_mean": float(cos[a].mean()),
-            "cos_short": float(cos[a][short_mask].max()) if short_mask.any() else cos_max,
-            "ref_recall": float(recall[a]),
-            "answer_precision": float(precision[a]),
-            "worst_sentence": float(worst[a]),
-            "rubric_coverage": coverage,
-            "rubric_matched": soft,
-            "required_matched": required_matched,
-            "contradicted": contradicted,
-            "negation_mismatch": float(neg_mismatch[a]),
-            "reversal": float(reversal[a]),
-            "lex_recall": lex_recall,
-            "lex_precision": lex_precision,
-            "question_copy": question_copy,
-            "cos_question": float(cos_q[a]),
-            "cos_gain_over_question": cos_max - float(cos_q[a]),
-            "log_words": math.log1p(len(answer_words)),
-            "length_ratio": math.log((len(answer_words) + 1) / (ref_len + 1)),
-            "stopword_ratio": sum(w in STOPWORDS for w in answer_words) / len(answer_words) if answer_words else 0.0,
-            "comma_density": text.count(",") / (len(answer_words) + 1),
-            "short_reference": float(short_mask.all()),
-            # Drafted rubrics match less reliably than reviewed ones; the model learns to lean on them less.
-            "rubric_drafted": float(p.rubric_drafted),
-            "token_recall": float(token_recall[a]),
-            "token_precision": float(token_precision[a]),
-        })
-    return out
+        lex_recall[a] = max((len(a_stems & r.stems) / len(r.stems) if r.stems else 0.0) for r in refs)
+        if a_stems:
+            lex_precision[a] = len(a_stems & (all_ref_stems | q_stems)) / len(a_stems)
+            question_copy[a] = len(a_stems & q_stems) / len(a_stems)
+        n_words[a] = len(answer_words)
+        stopwords[a] = sum(w in STOPWORDS for w in answer_words)
+        commas[a] = batch.encoded[p.answer].text.count(",")
+    cos, cos_q = cos.astype(np.float64), cos_q.astype(np.float64)
+    cos_max = cos.max(axis=1)
+    columns = {
+        "cos_max": cos_max,
+        "cos_mean": cos.mean(axis=1),
+        "cos_short": cos[:, short_mask].max(axis=1) if short_mask.any() else cos_max,
+        "ref_recall": recall,
+        "answer_precision": precision,
+        "worst_sentence": worst,
+        "rubric_coverage": coverage,
+        "rubric_matched": soft,
+        "required_matched": required_matched,
+        "contradicted": contradicted,
+        "negation_mismatch": neg_mismatch,
+        "reversal": reversal,
+        "lex_recall": lex_recall,
+        "lex_precision": lex_precision,
+        "question_copy": question_copy,
+        "cos_question": cos_q,
+        "cos_gain_over_question": cos_max - cos_q,
+        "log_words": np.log1p(n_words),
+        "length_ratio": np.log((n_words + 1) / (ref_len + 1)),
+        "stopword_ratio": stopwords / np.maximum(n_words, 1),
+        "comma_density": commas / (n_words + 1),
+        "short_reference": np.full(n, float(short_mask.all())),
+        # Drafted rubrics match less reliably than reviewed ones; the model learns to lean on them less.
+        "rubric_drafted": np.array([float(p.rubric_drafted) for p in pairings]),
+        "token_recall": token_recall,
+        "token_precision": token_precision,
+    }
+    return np.column_stack([columns[f] for f in FEATURES])
