@@ -6,8 +6,9 @@ thousands of short phrases and a few hundred long references. Phrases keep their
 questions and references also keep the token vectors and character offsets behind it (about 1.5
 KB a token), which span pooling needs. The store is SQLite; arrays are raw float32 / int64 bytes
 read back with `numpy.frombuffer` and checked for size, so opening a cache file never executes
-code. A cache that cannot be opened or written is switched off, not an error: it only ever saves
-time.
+code. Rubrics drafted for questions without a rubric file are kept too, as JSON that the caller
+validates like a rubric file. A cache that cannot be opened or written is switched off, not an
+error: it only ever saves time.
 """
 
 from __future__ import annotations
