@@ -384,15 +384,16 @@ def _pack_trees(est: dict) -> dict:
     """All trees of a boosted estimator as flat node arrays, so they are walked together."""
     trees = [(k, t) for per_output in est["trees"] for k, t in enumerate(per_output)]
     sizes = np.array([len(t["feature"]) for _, t in trees])
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    # 32-bit indices: the walk below is bound by moving index arrays through memory.
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int32)
     shift = np.repeat(starts, sizes)
 
     def cat(key, dtype):
         return np.concatenate([np.asarray(t[key], dtype=dtype) for _, t in trees])
 
     return {"roots": starts, "output": np.array([k for k, _ in trees]), "max_path": int(sizes.max()),
-            "feature": cat("feature", np.int64), "threshold": cat("threshold", float),
-            "left": cat("left", np.int64) + shift, "right": cat("right", np.int64) + shift,
+            "feature": cat("feature", np.int32), "threshold": cat("threshold", float),
+            "left": cat("left", np.int32) + shift, "right": cat("right", np.int32) + shift,
             "leaf": cat("leaf", bool), "value": cat("value", float), "missing_left": cat("missing_left", bool)}
 
 
@@ -418,7 +419,7 @@ def _decision(est: dict, Z: np.ndarray, p: dict | None) -> np.ndarray:
     # One entry per (tree, row), tree-major; each step moves the entries not yet at a leaf.
     n_rows, n_feat = Z.shape
     node = np.repeat(p["roots"], n_rows)
-    cell = np.tile(np.arange(n_rows) * n_feat, len(p["roots"]))      # the row's first cell in Z
+    cell = np.tile(np.arange(n_rows, dtype=np.int32) * n_feat, len(p["roots"]))   # the row's first cell in Z
     flat = Z.ravel()
     todo = np.flatnonzero(~p["leaf"][node])
     for _ in range(p["max_path"]):       # a path is never longer than a tree's node count
