@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from rapidfuzz.distance import Levenshtein
+from rapidfuzz.process import cdist
 
 from .embedding import Encoded
 from .pooling import TextBatch
@@ -34,16 +35,6 @@ class ConceptMatch:
 def _max_edits(word: str) -> int:
     # Bounded so that real words stay apart ("validation" vs "values", "cropping" vs "drops").
     return 0 if len(word) < 6 else 1 if len(word) < 10 else 2
-
-
-def _word_matches(answer_word: str, answer_stem: str, phrase_word: str, phrase_stem: str) -> str | None:
-    if answer_stem == phrase_stem or answer_word == phrase_word:
-        return "lexical"
-    limit = _max_edits(phrase_word)
-    if (limit and answer_word[:1] == phrase_word[:1] and abs(len(answer_word) - len(phrase_word)) <= limit
-            and Levenshtein.distance(answer_word, phrase_word, score_cutoff=limit) <= limit):
-        return "fuzzy"
-    return None
 
 
 @dataclass
@@ -80,7 +71,9 @@ class ConceptMatcher:
             texts = list(dict.fromkeys(p for c in rubric.concepts for p in c.all_phrases))
             column = {t: i for i, t in enumerate(texts)}
             prepared = [[_Phrase.of(p, column[p]) for p in c.all_phrases] for c in rubric.concepts]
-            cached = (rubric, prepared, self.embedder.encode(texts, persist=True))
+            looked_up = list(dict.fromkeys(w for phrases in prepared for p in phrases
+                                           for v in (p, *p.flipped) for w in v.content))
+            cached = (rubric, prepared, self.embedder.encode(texts, persist=True), looked_up)
             self._phrases[id(rubric)] = cached
         return cached[1], cached[2]
 
@@ -95,8 +88,13 @@ class ConceptMatcher:
         for k, (_, rubric) in enumerate(pairs):
             by_rubric.setdefault(id(rubric), []).append(k)
         semantic: list = [None] * len(pairs)       # per pair: best similarity and window per phrase
+        lexicons: list = [None] * len(pairs)       # per pair: its group's word hits and vocabulary
         for ks in by_rubric.values():
             _, matrix = self._rubric_phrases(pairs[ks[0]][1])
+            lexicon = _GroupLexicon(batch, list(dict.fromkeys(pairs[k][0] for k in ks)),
+                                    self._phrases[id(pairs[ks[0]][1])][3])
+            for k in ks:
+                lexicons[k] = lexicon
             texts = [t for t in dict.fromkeys(pairs[k][0] for k in ks) if windows.bounds[t + 1] > windows.bounds[t]]
             if not matrix.shape[0] or not texts:
                 continue
@@ -110,13 +108,13 @@ class ConceptMatcher:
                 at += n
             for k in ks:
                 semantic[k] = best.get(pairs[k][0])
-        return [self._match_one(batch, t, rubric, semantic[k], windows.starts, windows.ends)
+        return [self._match_one(batch, t, rubric, semantic[k], windows.starts, windows.ends, lexicons[k])
                 for k, (t, rubric) in enumerate(pairs)]
 
-    def _match_one(self, batch: TextBatch, t: int, rubric: Rubric, semantic, win_starts, win_ends):
+    def _match_one(self, batch: TextBatch, t: int, rubric: Rubric, semantic, win_starts, win_ends, lexicon):
         text = batch.encoded[t].text
         spans = batch.spans[t]
-        index = _AnswerIndex(*batch.words_of(t))
+        index = _AnswerIndex(lexicon, *batch.words_of(t))
         clause_spans = None
         prepared, _ = self._rubric_phrases(rubric)
         out = []
@@ -165,34 +163,58 @@ def _antonym_variants(ws: list[str]) -> list[str]:
     return [" ".join(ws[:i] + [ANTONYMS[w]] + ws[i + 1:]) for i, w in enumerate(ws) if w in ANTONYMS]
 
 
-class _AnswerIndex:
-    """Where each phrase word occurs in one answer (same stem, or a bounded misspelling),
-    memoised because rubrics repeat words across phrases."""
+class _GroupLexicon:
+    """Which words of a group of answers (those graded against one rubric) each phrase word
+    matches: the same stem or word ("lexical"), or a bounded misspelling with the same first
+    letter ("fuzzy"). All pairs are compared at once, so a word repeated across the group's
+    answers is compared once."""
 
-    def __init__(self, answer_words: list[str], answer_stems: list[str]):
-        self.words, self.stems = answer_words, answer_stems
-        self.by_stem: dict[str, list[int]] = {}
-        for i, s in enumerate(answer_stems):
-            self.by_stem.setdefault(s, []).append(i)
-        self.stem_set = set(answer_stems)
-        # Fuzzy matches must share the first letter: index the answer's words by it.
-        self.by_initial: dict[str, list[int]] = {}
+    def __init__(self, batch: TextBatch, texts: list[int], phrase_words: list[str]):
+        self.vocabulary: dict[str, int] = {}
+        stems: list[str] = []
+        for t in texts:
+            for w, s in zip(*batch.words_of(t)):
+                if w not in self.vocabulary:
+                    self.vocabulary[w] = len(stems)
+                    stems.append(s)
+        self.hits: dict[str, list[tuple[int, str]]] = {w: [] for w in phrase_words}
+        if not phrase_words or not stems:
+            return
+        words = list(self.vocabulary)
+        limit = np.array([_max_edits(w) for w in phrase_words])[:, None]
+        distance = cdist(phrase_words, words, scorer=Levenshtein.distance, score_cutoff=2, dtype=np.int32)
+        first = np.array([w[:1] for w in words])
+        lengths = np.array([len(w) for w in words])
+        fuzzy = ((distance <= limit) & (limit > 0) & (np.array([w[:1] for w in phrase_words])[:, None] == first)
+                 & (np.abs(np.array([len(w) for w in phrase_words])[:, None] - lengths) <= limit))
+        stem_ids: dict[str, int] = {}
+        vocabulary_stems = np.array([stem_ids.setdefault(s, len(stem_ids)) for s in stems])
+        phrase_stems = np.array([stem_ids.setdefault(stem(w), len(stem_ids)) for w in phrase_words])
+        lexical = phrase_stems[:, None] == vocabulary_stems
+        for row, w in enumerate(phrase_words):
+            if w in self.vocabulary:
+                lexical[row, self.vocabulary[w]] = True
+        for row, column in zip(*np.nonzero(lexical | fuzzy)):
+            self.hits[phrase_words[row]].append((int(column), "lexical" if lexical[row, column] else "fuzzy"))
+
+
+class _AnswerIndex:
+    """Where each phrase word occurs in one answer, from its group's lexicon; memoised because
+    rubrics repeat words across phrases."""
+
+    def __init__(self, lexicon: _GroupLexicon, answer_words: list[str], answer_stems: list[str]):
+        self.lexicon = lexicon
+        self.at: dict[int, list[int]] = {}
         for i, w in enumerate(answer_words):
-            self.by_initial.setdefault(w[:1], []).append(i)
+            self.at.setdefault(lexicon.vocabulary[w], []).append(i)
+        self.stem_set = set(answer_stems)
         self._memo: dict[str, list[tuple[int, str]]] = {}
 
     def positions(self, phrase_word: str) -> list[tuple[int, str]]:
         hit = self._memo.get(phrase_word)
         if hit is None:
-            phrase_stem = stem(phrase_word)
-            found = {i: "lexical" for i in self.by_stem.get(phrase_stem, [])}
-            for i in self.by_initial.get(phrase_word[:1], []):
-                w = self.words[i]
-                if w == phrase_word:
-                    found[i] = "lexical"
-                elif i not in found and _word_matches(w, self.stems[i], phrase_word, phrase_stem):
-                    found[i] = "fuzzy"
-            hit = self._memo[phrase_word] = sorted(found.items())
+            hit = self._memo[phrase_word] = sorted(
+                (i, how) for word, how in self.lexicon.hits[phrase_word] for i in self.at.get(word, ()))
         return hit
 
 
