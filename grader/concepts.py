@@ -65,7 +65,8 @@ class ConceptMatcher:
         self._phrases: dict[int, tuple] = {}
 
     def _rubric_phrases(self, rubric: Rubric):
-        """Each concept's prepared phrases and the rubric's phrase embeddings, once per rubric."""
+        """Each concept's prepared phrases, the rubric's phrase embeddings and the words lexical
+        matching looks up, once per rubric."""
         cached = self._phrases.get(id(rubric))
         if cached is None or cached[0] is not rubric:
             texts = list(dict.fromkeys(p for c in rubric.concepts for p in c.all_phrases))
@@ -75,7 +76,7 @@ class ConceptMatcher:
                                            for v in (p, *p.flipped) for w in v.content))
             cached = (rubric, prepared, self.embedder.encode(texts, persist=True), looked_up)
             self._phrases[id(rubric)] = cached
-        return cached[1], cached[2]
+        return cached[1:]
 
     def match(self, answer: Encoded, rubric: Rubric) -> list[ConceptMatch]:
         return self.match_many(TextBatch([answer]), [(0, rubric)])[0]
@@ -90,9 +91,8 @@ class ConceptMatcher:
         semantic: list = [None] * len(pairs)       # per pair: best similarity and window per phrase
         lexicons: list = [None] * len(pairs)       # per pair: its group's word hits and vocabulary
         for ks in by_rubric.values():
-            _, matrix = self._rubric_phrases(pairs[ks[0]][1])
-            lexicon = _GroupLexicon(batch, list(dict.fromkeys(pairs[k][0] for k in ks)),
-                                    self._phrases[id(pairs[ks[0]][1])][3])
+            _, matrix, looked_up = self._rubric_phrases(pairs[ks[0]][1])
+            lexicon = _GroupLexicon(batch, list(dict.fromkeys(pairs[k][0] for k in ks)), looked_up)
             for k in ks:
                 lexicons[k] = lexicon
             texts = [t for t in dict.fromkeys(pairs[k][0] for k in ks) if windows.bounds[t + 1] > windows.bounds[t]]
@@ -116,7 +116,7 @@ class ConceptMatcher:
         spans = batch.spans[t]
         index = _AnswerIndex(lexicon, *batch.words_of(t))
         clause_spans = None
-        prepared, _ = self._rubric_phrases(rubric)
+        prepared, _, _ = self._rubric_phrases(rubric)
         out = []
         for concept, phrases in zip(rubric.concepts, prepared):
             best: tuple = (0.0, "", -1, -1, "", -1)
