@@ -95,7 +95,7 @@ class _TokenizerMixin:
     def _pooled(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
         # Mean over all attended tokens (special ones included) matches sentence-transformers' pooling.
         sums = np.einsum("btd,bt->bd", hidden, mask.astype(hidden.dtype))
-        return _normalise(sums / mask.sum(axis=1, keepdims=True))
+        return _normalise(sums / mask.sum(axis=1, keepdims=True).astype(hidden.dtype))
 
     def encode_vectors(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Sentence vectors only: the bare model, as sentence-transformers would run it."""
