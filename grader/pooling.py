@@ -16,14 +16,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from .embedding import DIM, Encoded
+from .embedding import DIM, Encoded, _normalise
 from .text import STOPWORDS, stem, word_spans
 
 WINDOW_WORDS = 5   # the longest window of words matched against a rubric phrase
-
-
-def _normalised(v: np.ndarray) -> np.ndarray:
-    return (v / (np.linalg.norm(v, axis=1, keepdims=True) + 1e-12)).astype(np.float32)
 
 
 class TextBatch:
@@ -83,7 +79,7 @@ class TextBatch:
             columns = np.arange(indptr[-1]) - np.repeat(indptr[:-1] - lo, lengths)
             weights = np.repeat(1.0 / lengths, lengths).astype(np.float32)
             means = csr_matrix((weights, columns, indptr), shape=(len(lo), len(self.tokens))) @ self.tokens
-            vectors[ok] = _normalised(np.asarray(means))
+            vectors[ok] = _normalise(np.asarray(means))
         return vectors, ok
 
     def windows(self, max_words: int = WINDOW_WORDS) -> "Windows":
@@ -123,7 +119,7 @@ class TextBatch:
         content = np.array([w not in STOPWORDS and len(w) > 1 for w in self.words], dtype=bool)
         keep = np.flatnonzero((at >= 0) & (self.token_ends <= word_ends[word]) & content[word])
         stems = np.array([self.stems[i] for i in at[keep].tolist()], dtype=object)
-        vectors = _normalised(self.tokens[keep])
+        vectors = _normalise(self.tokens[keep]).astype(np.float32, copy=False)
         bounds = np.searchsorted(keep, self.token_bounds, side="left")
         return vectors, stems, bounds
 

@@ -216,11 +216,12 @@ class RubricDrafter:
         cands = sorted(cands, key=lambda c: -counts[c])[:60]
 
         # Each candidate's vector is pooled from the reference's own token vectors: no extra
-        # model call per candidate.
-        vecs = []
-        for c in cands:
-            vec = encoded[where[c][0]].span(where[c][1], where[c][2]) if c in where else None
-            vecs.append(vec if vec is not None else self.embedder.encode([c])[0])
+        # model call per candidate. The few that cover no token go through the model together.
+        vecs = [encoded[where[c][0]].span(where[c][1], where[c][2]) if c in where else None for c in cands]
+        unpooled = [c for c, v in zip(cands, vecs) if v is None]
+        if unpooled:
+            fresh = iter(self.embedder.encode(unpooled))
+            vecs = [next(fresh) if v is None else v for v in vecs]
         vecs = np.stack(vecs)
         ref_vecs = np.stack([e.vector for e in encoded])
         semantic = (vecs @ ref_vecs.T).max(axis=1)
