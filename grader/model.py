@@ -358,6 +358,11 @@ def _matrix(values, rows, cols, path, key):
 # --- estimators as data ----------------------------------------------------------------------
 
 _TREE_KEYS = ("feature", "threshold", "left", "right", "leaf", "value", "missing_left")
+# Leaves per tree that prediction supports: a tree's reachable leaves are one bit each of a word.
+MAX_LEAVES = 64
+# sklearn's split "every value left, missing values right" has threshold +inf, which JSON cannot
+# hold; the largest float sends every finite value left just the same.
+_ALL_LEFT = float(np.finfo(float).max)
 
 
 def _export_estimator(est) -> dict:
@@ -371,7 +376,7 @@ def _export_estimator(est) -> dict:
             n = tree.nodes
             per_output.append({
                 "feature": n["feature_idx"].astype(int).tolist(),
-                "threshold": [float(t) if np.isfinite(t) else 0.0 for t in n["num_threshold"]],
+                "threshold": [_ALL_LEFT if t == np.inf else float(t) for t in n["num_threshold"]],
                 "left": n["left"].astype(int).tolist(), "right": n["right"].astype(int).tolist(),
                 "leaf": n["is_leaf"].astype(int).tolist(), "value": n["value"].astype(float).tolist(),
                 "missing_left": n["missing_go_to_left"].astype(int).tolist(),
@@ -380,21 +385,60 @@ def _export_estimator(est) -> dict:
     return {"type": "boosting", "baseline": np.ravel(est._baseline_prediction).tolist(), "trees": rounds}
 
 
+def _leaf_order(tree: dict) -> tuple[list[int], dict[int, tuple[int, int]]] | None:
+    """The tree's leaves from left to right, and for each split node the range of leaf ranks
+    under its left child. None if the nodes do not form a tree from node 0."""
+    left, right = [int(i) for i in tree["left"]], [int(i) for i in tree["right"]]
+    leaves: list[int] = []
+    left_range: dict[int, tuple[int, int]] = {}
+    seen = set()
+    stack: list[tuple[int, bool]] = [(0, False)]
+    first_leaf: dict[int, int] = {}
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            left_range[node] = (first_leaf[left[node]], first_leaf[right[node]])
+            first_leaf[node] = first_leaf[left[node]]
+            continue
+        if node in seen:
+            return None
+        seen.add(node)
+        if tree["leaf"][node]:
+            first_leaf[node] = len(leaves)
+            leaves.append(node)
+        else:
+            stack += [(node, True), (right[node], False), (left[node], False)]
+    return leaves, left_range
+
+
 def _pack_trees(est: dict) -> dict:
-    """All trees of a boosted estimator as flat node arrays, so they are walked together."""
+    """All trees of a boosted estimator as arrays for QuickScorer-style prediction (Lucchese et al.,
+    SIGIR 2015): every split is tested at once, each split sent right clears the bits of the leaves
+    left of it, and the leftmost leaf still set is where the row lands. That replaces a walk of
+    dependent, row-by-row steps with a few whole-array operations."""
     trees = [(k, t) for per_output in est["trees"] for k, t in enumerate(per_output)]
-    sizes = np.array([len(t["feature"]) for _, t in trees])
-    # 32-bit indices: the walk below is bound by moving index arrays through memory.
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int32)
-    shift = np.repeat(starts, sizes)
-
-    def cat(key, dtype):
-        return np.concatenate([np.asarray(t[key], dtype=dtype) for _, t in trees])
-
-    return {"roots": starts, "output": np.array([k for k, _ in trees]), "max_path": int(sizes.max()),
-            "feature": cat("feature", np.int32), "threshold": cat("threshold", float),
-            "left": cat("left", np.int32) + shift, "right": cat("right", np.int32) + shift,
-            "leaf": cat("leaf", bool), "value": cat("value", float), "missing_left": cat("missing_left", bool)}
+    orders = [_leaf_order(t) for _, t in trees]
+    width = max(1, max(len(splits) for _, splits in orders))
+    n_leaves = max(len(leaves) for leaves, _ in orders)
+    dtype = next(d for d in (np.uint8, np.uint16, np.uint32, np.uint64) if np.iinfo(d).bits >= n_leaves)
+    ones = np.iinfo(dtype).max
+    # Unused split slots never go right: feature 0 against +inf, missing values left.
+    feature = np.zeros((len(trees), width), dtype=np.intp)
+    threshold = np.full((len(trees), width), np.inf)
+    missing_right = np.zeros((len(trees), width), dtype=bool)
+    clears = np.full((len(trees), width), ones, dtype=dtype)
+    values = np.zeros((len(trees), n_leaves))
+    for i, ((_, tree), (leaves, splits)) in enumerate(zip(trees, orders)):
+        for slot, (node, (lo, hi)) in enumerate(splits.items()):
+            feature[i, slot] = tree["feature"][node]
+            threshold[i, slot] = tree["threshold"][node]
+            missing_right[i, slot] = not tree["missing_left"][node]
+            clears[i, slot] = ones ^ (((1 << hi) - 1) ^ ((1 << lo) - 1))
+        values[i, :len(leaves)] = [tree["value"][n] for n in leaves]
+    output = np.zeros((len(trees), len(est["baseline"])))
+    output[np.arange(len(trees)), [k for k, _ in trees]] = 1.0
+    return {"feature": feature.ravel(), "threshold": threshold.ravel(), "missing_right": missing_right.ravel(),
+            "clears": clears.ravel(), "width": width, "values": values, "output": output, "one": dtype(1)}
 
 
 def _error_proba(raw: np.ndarray, est: dict, k: int) -> np.ndarray:
@@ -416,26 +460,17 @@ def _decision(est: dict, Z: np.ndarray, p: dict | None) -> np.ndarray:
         return (Z @ np.asarray(est["coef"]) + est["intercept"])[:, None]
     if est["type"] == "logistic":
         return Z @ np.asarray(est["coef"]).T + np.asarray(est["intercept"])
-    # One entry per (tree, row), tree-major; each step moves the entries not yet at a leaf.
-    n_rows, n_feat = Z.shape
-    node = np.repeat(p["roots"], n_rows)
-    cell = np.tile(np.arange(n_rows, dtype=np.int32) * n_feat, len(p["roots"]))   # the row's first cell in Z
-    flat = Z.ravel()
-    todo = np.flatnonzero(~p["leaf"][node])
-    for _ in range(p["max_path"]):       # a path is never longer than a tree's node count
-        if not len(todo):
-            break
-        at = node[todo]
-        x = flat[cell[todo] + p["feature"][at]]
-        go_left = np.where(np.isnan(x), p["missing_left"][at], x <= p["threshold"][at])
-        at = np.where(go_left, p["left"][at], p["right"][at])
-        node[todo] = at
-        todo = todo[~p["leaf"][at]]
-    values = p["value"][node].reshape(len(p["roots"]), n_rows)
-    raw = np.tile(np.asarray(est["baseline"], dtype=float), (len(Z), 1))
-    for k in range(raw.shape[1]):
-        raw[:, k] += values[p["output"] == k].sum(axis=0)
-    return raw
+    n_rows, n_trees = len(Z), len(p["values"])
+    x = Z[:, p["feature"]]                                   # (rows, trees x split slots)
+    right = x > p["threshold"]
+    if np.isnan(Z).any():
+        right |= np.isnan(x) & p["missing_right"]
+    # A split sent right keeps its clearing mask, else all ones (bool - 1 wraps around to all ones).
+    kept = p["clears"] | np.subtract(right, p["one"], dtype=p["clears"].dtype)
+    reached = np.bitwise_and.reduce(kept.reshape(n_rows, n_trees, p["width"]), axis=2)
+    leaf = np.bitwise_count((reached & (~reached + p["one"])) - p["one"])   # lowest bit set
+    values = p["values"][np.arange(n_trees), leaf]
+    return np.asarray(est["baseline"], dtype=float) + values @ p["output"]
 
 
 def _check_estimator(est, n_out, n_feat, path, where, kind):
@@ -476,3 +511,10 @@ def _check_estimator(est, n_out, n_feat, path, where, kind):
                 idx = np.asarray(tree[name])
                 if n and ((idx < 0) | (idx >= hi) | (idx != np.round(idx))).any():
                     raise DataError(path, f"{key}.{name}", f"indices must be integers in [0, {hi})")
+            if not n:
+                raise DataError(path, key, "expected at least one node")
+            order = _leaf_order(tree)
+            if order is None:
+                raise DataError(path, key, "nodes do not form a tree from node 0")
+            if len(order[0]) > MAX_LEAVES:
+                raise DataError(path, key, f"more than {MAX_LEAVES} leaves")

@@ -30,6 +30,22 @@ def test_json_prediction_equals_sklearn_and_round_trips(tmp_path, estimator, cal
     assert loaded.labels == m.labels and loaded.features == m.features
 
 
+def test_boosting_with_missing_signals_predicts_like_sklearn(tmp_path):
+    """A signal that is either missing or uninformative makes sklearn split "every value left,
+    missing right" (threshold +inf), which must survive the JSON round trip."""
+    rng = np.random.default_rng(0)
+    X, y = _data(n=600)
+    missing = rng.random(len(X)) < 0.3
+    X[:, 2] = rng.integers(0, 2, len(X))
+    X[missing, 2] = np.nan
+    y = np.where(missing & (rng.random(len(X)) < 0.7), "correct", y)
+    m = GradingModel(features=("a", "b", "c", "d"), estimator="boosting", max_iter=30).fit(X, y)
+    Z = (X - m.mean_) / m.scale_
+    np.testing.assert_allclose(m.predict_proba(X), m._sklearn_.predict_proba(Z), atol=1e-6)
+    m.save(tmp_path / "model.json")
+    np.testing.assert_allclose(GradingModel.load(tmp_path).predict_proba(X), m._sklearn_.predict_proba(Z), atol=1e-6)
+
+
 def _saved(tmp_path):
     X, y = _data()
     m = GradingModel(features=("a", "b", "c", "d"), estimator="boosting", max_iter=10).fit(X, y)
@@ -43,6 +59,8 @@ def _saved(tmp_path):
     (lambda d: d["folds"][0]["estimator"]["trees"][0][0].update(left=[99999] * len(
         d["folds"][0]["estimator"]["trees"][0][0]["left"])), "left"),
     (lambda d: d["folds"][0]["calibrators"].pop(), "calibrators"),
+    (lambda d: d["folds"][0]["estimator"]["trees"][0][0].update(left=[0] * len(
+        d["folds"][0]["estimator"]["trees"][0][0]["left"])), "do not form a tree"),
     (lambda d: d["scaler"].update(scale=["__import__('os')"] * 4), "scaler.scale"),
 ])
 def test_tampered_model_fails_safely(tmp_path, tamper, key):
