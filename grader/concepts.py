@@ -114,7 +114,7 @@ class ConceptMatcher:
     def _match_one(self, batch: TextBatch, t: int, rubric: Rubric, semantic, win_starts, win_ends, lexicon):
         text = batch.encoded[t].text
         spans = batch.spans[t]
-        index = _AnswerIndex(lexicon, *batch.words_of(t))
+        index = _AnswerIndex(lexicon, lexicon.present[t], *batch.words_of(t))
         clause_spans = None
         prepared, _, _ = self._rubric_phrases(rubric)
         out = []
@@ -178,6 +178,9 @@ class _GroupLexicon:
                     self.vocabulary[w] = len(stems)
                     stems.append(s)
         self.hits: dict[str, list[tuple[int, str]]] = {w: [] for w in phrase_words}
+        # Per text, the phrase words that occur in it at all: most phrases miss a word of most
+        # answers, and that is settled here for the whole group in one product.
+        self.present: dict[int, frozenset[str]] = {t: frozenset() for t in texts}
         if not phrase_words or not stems:
             return
         words = list(self.vocabulary)
@@ -194,16 +197,25 @@ class _GroupLexicon:
         for row, w in enumerate(phrase_words):
             if w in self.vocabulary:
                 lexical[row, self.vocabulary[w]] = True
-        for row, column in zip(*np.nonzero(lexical | fuzzy)):
+        found = lexical | fuzzy
+        for row, column in zip(*np.nonzero(found)):
             self.hits[phrase_words[row]].append((int(column), "lexical" if lexical[row, column] else "fuzzy"))
+        occurs = np.zeros((len(texts), len(words)), dtype=np.float32)
+        for row, t in enumerate(texts):
+            occurs[row, [self.vocabulary[w] for w in batch.words_of(t)[0]]] = 1.0
+        present = occurs @ found.T.astype(np.float32) > 0
+        for row, t in enumerate(texts):
+            self.present[t] = frozenset(phrase_words[w] for w in np.flatnonzero(present[row]).tolist())
 
 
 class _AnswerIndex:
     """Where each phrase word occurs in one answer, from its group's lexicon; memoised because
     rubrics repeat words across phrases."""
 
-    def __init__(self, lexicon: _GroupLexicon, answer_words: list[str], answer_stems: list[str]):
+    def __init__(self, lexicon: _GroupLexicon, present: frozenset[str], answer_words: list[str],
+                 answer_stems: list[str]):
         self.lexicon = lexicon
+        self.present = present
         self.at: dict[int, list[int]] = {}
         for i, w in enumerate(answer_words):
             self.at.setdefault(lexicon.vocabulary[w], []).append(i)
@@ -220,7 +232,7 @@ class _AnswerIndex:
 
 def _lexical_find(phrase: _Phrase, index: _AnswerIndex):
     """All content words of the phrase within a window of the answer: (how, first, last) or None."""
-    if not phrase.content:
+    if not phrase.content or not index.present.issuperset(phrase.content):
         return None
     found = []
     for w in phrase.content:

@@ -66,6 +66,19 @@ def _token_budget_batches(order: list[int], lengths: list[int], batch_size: int)
         yield batch
 
 
+def _kept_tokens(special: list[int]):
+    """Which tokens are not special: a slice when they are one run (BERT's [CLS] ... [SEP]), else
+    the list of their positions."""
+    n = len(special)
+    if n >= 2 and special[0] and special[-1] and not any(special[1:-1]):
+        return slice(1, n - 1)
+    return [k for k, s in enumerate(special) if not s]
+
+
+def _pick(rows: list, keep) -> list:
+    return rows[keep] if isinstance(keep, slice) else [rows[k] for k in keep]
+
+
 class _TokenizerMixin:
     def _load_tokenizer(self, tokenizer_json: Path):
         from tokenizers import Tokenizer
@@ -109,13 +122,16 @@ class _TokenizerMixin:
         results: list[Encoded | None] = [None] * len(texts)
         for idx, encodings, mask, hidden in self._batches(texts, batch_size):
             vectors = self._pooled(hidden, mask)
+            # Offsets go to numpy one batch at a time: per text, the conversion costs more than pooling.
+            kept = [_kept_tokens(e.special_tokens_mask) for e in encodings]
+            picked = [_pick(e.offsets, keep) for e, keep in zip(encodings, kept)]
+            offsets = np.array([o for rows in picked for o in rows], dtype=np.int64).reshape(-1, 2)
+            ends = np.cumsum([len(rows) for rows in picked])
             for row, i in enumerate(idx):
                 e = encodings[row]
-                keep = np.asarray(e.special_tokens_mask) == 0
-                offsets = np.array(e.offsets, dtype=np.int64)[keep] if keep.any() else np.zeros((0, 2), np.int64)
-                tokens = hidden[row][:len(keep)][keep]
-                results[i] = Encoded(texts[i], vectors[row], tokens, offsets,
-                                     truncated=len(e.overflowing) > 0, model=self.name)
+                tokens = hidden[row, kept[row]]
+                results[i] = Encoded(texts[i], vectors[row], tokens.copy(), offsets[ends[row] - len(tokens):ends[row]],
+                                     truncated=len(e.ids) == MAX_TOKENS and len(e.overflowing) > 0, model=self.name)
         return results
 
 
