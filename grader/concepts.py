@@ -67,16 +67,24 @@ class ConceptMatcher:
     def _rubric_phrases(self, rubric: Rubric):
         """Each concept's prepared phrases, the rubric's phrase embeddings and the words lexical
         matching looks up, once per rubric."""
-        cached = self._phrases.get(id(rubric))
-        if cached is None or cached[0] is not rubric:
-            texts = list(dict.fromkeys(p for c in rubric.concepts for p in c.all_phrases))
-            column = {t: i for i, t in enumerate(texts)}
+        self._prepare([rubric])
+        return self._phrases[id(rubric)][1:]
+
+    def _prepare(self, rubrics: list[Rubric]) -> None:
+        """Prepare the rubrics not seen yet; their phrase embeddings come in one lookup."""
+        todo = list({id(r): r for r in rubrics if self._phrases.get(id(r), (None,))[0] is not r}.values())
+        if not todo:
+            return
+        texts = [list(dict.fromkeys(p for c in r.concepts for p in c.all_phrases)) for r in todo]
+        every = list(dict.fromkeys(t for ts in texts for t in ts))
+        row = {t: i for i, t in enumerate(every)}
+        vectors = self.embedder.encode(every, persist=True)
+        for rubric, ts in zip(todo, texts):
+            column = {t: i for i, t in enumerate(ts)}
             prepared = [[_Phrase.of(p, column[p]) for p in c.all_phrases] for c in rubric.concepts]
             looked_up = list(dict.fromkeys(w for phrases in prepared for p in phrases
                                            for v in (p, *p.flipped) for w in v.content))
-            cached = (rubric, prepared, self.embedder.encode(texts, persist=True), looked_up)
-            self._phrases[id(rubric)] = cached
-        return cached[1:]
+            self._phrases[id(rubric)] = (rubric, prepared, vectors[[row[t] for t in ts]], looked_up)
 
     def match(self, answer: Encoded, rubric: Rubric) -> list[ConceptMatch]:
         return self.match_many(TextBatch([answer]), [(0, rubric)])[0]
@@ -85,6 +93,7 @@ class ConceptMatcher:
         """Concept matches for each (text of the batch, rubric) pair. Windows of all texts are
         pooled at once, and compared with a rubric's phrases in one product per rubric."""
         windows = batch.windows()
+        self._prepare([rubric for _, rubric in pairs])
         by_rubric: dict[int, list[int]] = {}
         for k, (_, rubric) in enumerate(pairs):
             by_rubric.setdefault(id(rubric), []).append(k)
@@ -134,7 +143,7 @@ class ConceptMatcher:
                         break
                 if phrase.share:
                     # Most words of a multi-word phrase: evidence for the signal, not a match.
-                    partial = sum(c in index.stem_set for c in phrase.share) / len(phrase.share)
+                    partial = sum(map(index.stem_set.__contains__, phrase.share)) / len(phrase.share)
                     if partial:
                         strength = partial * (self.semantic_threshold - 0.01)
                         best = max(best, (strength, "partial", -1, -1, phrase.text, n))

@@ -156,18 +156,17 @@ def _token_signals(parts: TextParts, answers: list[int], refs: list[_Reference],
     """Soft word alignment in the style of BERTScore, with question demoting: how well each content
     token of a reference is matched by some token of the answer (recall), and the reverse
     (precision), leaving out words the question already gives away. The best over references."""
-    rows, counts = [], []
-    for t in answers:
-        lo, hi = parts.token_bounds[t], parts.token_bounds[t + 1]
-        keep = [lo + i for i, s in enumerate(parts.token_stems[lo:hi]) if s not in question_stems]
-        rows.extend(keep)
-        counts.append(len(keep))
-    counts = np.array(counts)
+    bounds = parts.token_bounds
+    candidates = np.concatenate([np.arange(bounds[t], bounds[t + 1]) for t in answers])
+    keep = np.array([s not in question_stems for s in parts.token_stems[candidates].tolist()], dtype=bool)
+    rows = candidates[keep]
+    owner = np.repeat(np.arange(len(answers)), [bounds[t + 1] - bounds[t] for t in answers])
+    counts = np.bincount(owner[keep], minlength=len(answers))
     has = counts > 0
     # An answer or reference without content tokens aligns with nothing: 0 for that reference.
     recall, precision = np.full(len(answers), -np.inf), np.full(len(answers), -np.inf)
     starts = np.concatenate([[0], np.cumsum(counts[has])[:-1]])
-    tokens = parts.token_vectors[np.array(rows, dtype=np.int64)]
+    tokens = parts.token_vectors[rows]
     for ref in refs:
         r_recall, r_precision = np.zeros(len(answers)), np.zeros(len(answers))
         if len(ref.token_stems) and has.any():

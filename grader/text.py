@@ -53,12 +53,12 @@ def stem(word: str) -> str:
 
 @lru_cache(maxsize=4096)
 def words(text: str) -> tuple[str, ...]:
-    return tuple(m.group(0).lower() for m in _WORD.finditer(text))
+    return tuple([m[0].lower() for m in _WORD.finditer(text)])
 
 
 @lru_cache(maxsize=4096)
 def word_spans(text: str) -> tuple[tuple[str, int, int], ...]:
-    return tuple((m.group(0).lower(), m.start(), m.end()) for m in _WORD.finditer(text))
+    return tuple([(m[0].lower(), m.start(), m.end()) for m in _WORD.finditer(text)])
 
 
 def content_stems(text: str) -> list[str]:
