@@ -97,7 +97,7 @@ class ConceptMatcher:
         by_rubric: dict[int, list[int]] = {}
         for k, (_, rubric) in enumerate(pairs):
             by_rubric.setdefault(id(rubric), []).append(k)
-        semantic: list = [None] * len(pairs)       # per pair: best similarity and window per phrase
+        semantic: list = [None] * len(pairs)       # per pair and phrase: best similarity, its window's span
         lexicons: list = [None] * len(pairs)       # per pair: its group's word hits and vocabulary
         for ks in by_rubric.values():
             _, matrix, looked_up = self._rubric_phrases(pairs[ks[0]][1])
@@ -108,19 +108,19 @@ class ConceptMatcher:
             if not matrix.shape[0] or not texts:
                 continue
             sims = windows.similarities(texts, matrix)                    # (windows, phrases)
-            columns = np.arange(sims.shape[1])
-            best, at = {}, 0
-            for t in texts:
-                n = int(windows.bounds[t + 1] - windows.bounds[t])
-                k = sims[at:at + n].argmax(axis=0)
-                best[t] = (sims[at + k, columns].tolist(), (k + windows.bounds[t]).tolist())
-                at += n
+            text_ids = np.array(texts)
+            counts = windows.bounds[text_ids + 1] - windows.bounds[text_ids]
+            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+            top = np.maximum.reduceat(sims, starts, axis=0)                 # (texts, phrases)
+            # The first window of each text that reaches its top similarity, as argmax would pick.
+            at_top = np.where(sims == np.repeat(top, counts, axis=0), np.arange(len(sims))[:, None], len(sims))
+            window = np.minimum.reduceat(at_top, starts, axis=0) - starts[:, None] + windows.bounds[text_ids][:, None]
+            best = dict(zip(texts, zip(top.tolist(), windows.starts[window].tolist(), windows.ends[window].tolist())))
             for k in ks:
                 semantic[k] = best.get(pairs[k][0])
-        return [self._match_one(batch, t, rubric, semantic[k], windows.starts, windows.ends, lexicons[k])
-                for k, (t, rubric) in enumerate(pairs)]
+        return [self._match_one(batch, t, rubric, semantic[k], lexicons[k]) for k, (t, rubric) in enumerate(pairs)]
 
-    def _match_one(self, batch: TextBatch, t: int, rubric: Rubric, semantic, win_starts, win_ends, lexicon):
+    def _match_one(self, batch: TextBatch, t: int, rubric: Rubric, semantic, lexicon):
         text = batch.encoded[t].text
         spans = batch.spans[t]
         index = _AnswerIndex(lexicon, lexicon.present[t], *batch.words_of(t))
@@ -148,10 +148,9 @@ class ConceptMatcher:
                         strength = partial * (self.semantic_threshold - 0.01)
                         best = max(best, (strength, "partial", -1, -1, phrase.text, n))
                 if semantic is not None:
-                    sims, window = semantic
-                    w = window[phrase.column]
-                    start, end = int(win_starts[w]), int(win_ends[w])
-                    best = max(best, (sims[phrase.column], "semantic", start, end, phrase.text, n))
+                    sims, starts, ends = semantic
+                    c = phrase.column
+                    best = max(best, (sims[c], "semantic", starts[c], ends[c], phrase.text, n))
             score, how, start, end, _, n = best
             if reversed_at and score < 1.0:
                 # The phrase with a word swapped for its antonym: "increases overfitting" for
