@@ -178,13 +178,10 @@ class _GroupLexicon:
     answers is compared once."""
 
     def __init__(self, batch: TextBatch, texts: list[int], phrase_words: list[str]):
-        self.vocabulary: dict[str, int] = {}
-        stems: list[str] = []
-        for t in texts:
-            for w, s in zip(*batch.words_of(t)):
-                if w not in self.vocabulary:
-                    self.vocabulary[w] = len(stems)
-                    stems.append(s)
+        per_text = [batch.words_of(t) for t in texts]
+        stem_of = {w: s for ws, ss in per_text for w, s in zip(ws, ss)}
+        self.vocabulary: dict[str, int] = {w: i for i, w in enumerate(stem_of)}
+        stems = list(stem_of.values())
         self.hits: dict[str, list[tuple[int, str]]] = {w: [] for w in phrase_words}
         # Per text, the phrase words that occur in it at all: most phrases miss a word of most
         # answers, and that is settled here for the whole group in one product.
@@ -209,11 +206,13 @@ class _GroupLexicon:
         for row, column in zip(*np.nonzero(found)):
             self.hits[phrase_words[row]].append((int(column), "lexical" if lexical[row, column] else "fuzzy"))
         occurs = np.zeros((len(texts), len(words)), dtype=np.float32)
+        occurs[np.repeat(np.arange(len(texts)), [len(ws) for ws, _ in per_text]),
+               [self.vocabulary[w] for ws, _ in per_text for w in ws]] = 1.0
+        rows, columns = np.nonzero(occurs @ found.T.astype(np.float32))
+        bounds = np.searchsorted(rows, np.arange(len(texts) + 1)).tolist()
+        names = [phrase_words[c] for c in columns.tolist()]
         for row, t in enumerate(texts):
-            occurs[row, [self.vocabulary[w] for w in batch.words_of(t)[0]]] = 1.0
-        present = occurs @ found.T.astype(np.float32) > 0
-        for row, t in enumerate(texts):
-            self.present[t] = frozenset(phrase_words[w] for w in np.flatnonzero(present[row]).tolist())
+            self.present[t] = frozenset(names[bounds[row]:bounds[row + 1]])
 
 
 class _AnswerIndex:
@@ -224,15 +223,18 @@ class _AnswerIndex:
                  answer_stems: list[str]):
         self.lexicon = lexicon
         self.present = present
-        self.at: dict[int, list[int]] = {}
-        for i, w in enumerate(answer_words):
-            self.at.setdefault(lexicon.vocabulary[w], []).append(i)
+        self.words = answer_words
+        self.at: dict[int, list[int]] | None = None     # built on the first lookup: most answers need none
         self.stem_set = set(answer_stems)
         self._memo: dict[str, list[tuple[int, str]]] = {}
 
     def positions(self, phrase_word: str) -> list[tuple[int, str]]:
         hit = self._memo.get(phrase_word)
         if hit is None:
+            if self.at is None:
+                self.at = {}
+                for i, w in enumerate(self.words):
+                    self.at.setdefault(self.lexicon.vocabulary[w], []).append(i)
             hit = self._memo[phrase_word] = sorted(
                 (i, how) for word, how in self.lexicon.hits[phrase_word] for i in self.at.get(word, ()))
         return hit

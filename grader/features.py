@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import compress
 
 import numpy as np
 
@@ -223,13 +224,14 @@ def _group_features(batch: TextBatch, parts: TextParts, pairings: list[Pairing])
         required = [m.status == "matched" for m in matches if m.concept.required]
         required_matched[a] = sum(required) / len(required) if required else coverage[a]
         contradicted[a] = sum(m.concept.weight for m in matches if m.status == "contradicted") / total_weight
-        a_stems = {s for w, s in zip(answer_words, answer_stems) if w not in STOPWORDS and len(w) > 1}
+        lo, hi = batch.word_bounds[p.answer], batch.word_bounds[p.answer + 1]
+        a_stems = set(compress(answer_stems, batch.is_content[lo:hi].tolist()))
         lex_recall[a] = max((len(a_stems & r.stems) / len(r.stems) if r.stems else 0.0) for r in refs)
         if a_stems:
             lex_precision[a] = len(a_stems & (all_ref_stems | q_stems)) / len(a_stems)
             question_copy[a] = len(a_stems & q_stems) / len(a_stems)
         n_words[a] = len(answer_words)
-        stopwords[a] = sum(w in STOPWORDS for w in answer_words)
+        stopwords[a] = np.count_nonzero(batch.is_stopword[lo:hi])
         commas[a] = batch.encoded[p.answer].text.count(",")
     cos, cos_q = cos.astype(np.float64), cos_q.astype(np.float64)
     cos_max = cos.max(axis=1)

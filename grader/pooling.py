@@ -42,6 +42,9 @@ class TextBatch:
         spans = [word_spans(e.text) for e in encoded]
         self.words = [w for s in spans for w, _, _ in s]
         self.stems = [stem(w) for w in self.words]
+        self.is_stopword = np.array([w in STOPWORDS for w in self.words], dtype=bool)
+        # Content words as the signals count them: not stopwords, longer than a letter.
+        self.is_content = ~self.is_stopword & (np.array([len(w) for w in self.words], dtype=np.int64) > 1)
         n_words = np.array([len(s) for s in spans], dtype=np.int64)
         self.word_bounds = np.concatenate([[0], np.cumsum(n_words)])
         self.word_text = np.repeat(np.arange(len(encoded)), n_words)
@@ -86,7 +89,7 @@ class TextBatch:
         """Every run of 1..max_words words of every text (single words only if not stopwords).
         Rows are grouped by text, and within a text ordered by length and then position."""
         n_words = self.word_bounds[1:] - self.word_bounds[:-1]
-        content = np.array([w not in STOPWORDS for w in self.words], dtype=bool)
+        content = ~self.is_stopword
         word_idx = np.arange(len(self.words))
         first, size = [], []
         for k in range(1, max_words + 1):
@@ -116,8 +119,7 @@ class TextBatch:
             return np.zeros((0, self.tokens.shape[1]), np.float32), np.array([], dtype=object), \
                 np.zeros(len(self) + 1, np.int64)
         word = np.maximum(at, 0)
-        content = np.array([w not in STOPWORDS and len(w) > 1 for w in self.words], dtype=bool)
-        keep = np.flatnonzero((at >= 0) & (self.token_ends <= word_ends[word]) & content[word])
+        keep = np.flatnonzero((at >= 0) & (self.token_ends <= word_ends[word]) & self.is_content[word])
         stems = np.array([self.stems[i] for i in at[keep].tolist()], dtype=object)
         vectors = _normalise(self.tokens[keep]).astype(np.float32, copy=False)
         bounds = np.searchsorted(keep, self.token_bounds, side="left")

@@ -72,7 +72,13 @@ class Span:
     end: int
 
 
-def sentences(text: str) -> list[Span]:
+@lru_cache(maxsize=4096)
+def sentences(text: str) -> tuple[Span, ...]:
+    """Memoised: an answer's sentences serve both its signals and its concepts' negation scope."""
+    return tuple(_sentences(text))
+
+
+def _sentences(text: str) -> list[Span]:
     spans, pos = [], 0
     for piece in _SENTENCE_END.split(text):
         start = text.find(piece, pos)
@@ -96,6 +102,6 @@ def clauses(text: str) -> list[Span]:
             if start < 0:
                 continue
             pos = start + len(piece)
-            if len(words(piece)) >= 1:
+            if _WORD.search(piece):
                 out.append(Span(piece.strip(), sent.start + start, sent.start + start + len(piece.strip())))
     return out
