@@ -237,6 +237,23 @@ def _jsonl_to_parquet(src: Path, dst: Path):
 
 # --- the job ---------------------------------------------------------------------------------
 
+def _short_tail_joined(windows: Iterator[list[dict]], size: int) -> Iterator[list[dict]]:
+    """The windows as read, except that a last window of under half the size joins the one before.
+    Sorted apart, a few hundred rows of every length pad their model batches more than when
+    sorted with the rest: the 2,273 Mohler answers padded to 1.06 times their real tokens as a
+    2,048-row window and a 225-row one."""
+    held = None
+    for rows in windows:
+        if held is not None and len(rows) < size // 2:   # only the last read is short
+            held = held + rows
+            continue
+        if held is not None:
+            yield held
+        held = rows
+    if held is not None:
+        yield held
+
+
 @contextmanager
 def _rarer_collections(young_threshold: int = 50_000):
     """Grading makes many short-lived objects that reference counting frees on its own; the cyclic
@@ -374,7 +391,7 @@ class BatchJob:
         own_size = embedder.cache_size
         seen, checked = 0, False
         try:
-            for rows in read_rows(input_path, in_fmt, window):
+            for rows in _short_tail_joined(read_rows(input_path, in_fmt, window), window):
                 if not checked:
                     self._check_columns(rows[0], input_path, in_fmt)
                     checked = True

@@ -173,3 +173,19 @@ def test_windows_of_rows_keep_every_row_in_order_and_resume(tmp_path, grader, mo
             {k: v for k, v in b.items() if k not in ("score", "confidence")}
         if a["score"]:
             assert abs(float(a["score"]) - float(b["score"])) < 1e-3
+
+
+def test_a_short_last_window_is_embedded_with_the_one_before(tmp_path, grader, monkeypatch):
+    """Rows of a small last window would be sorted by length apart from the rest and pad the
+    model's batches more; they join the previous window, and no row moves."""
+    rows = [dict(r, student=f"{r['student']}-{i}", answer=f"{r['answer']} #{i}" if r["answer"] else "")
+            for i in range(2) for r in ROWS][:9]
+    src = write_csv(tmp_path / "in.csv", rows)
+    calls = []
+    embed = grader.embed
+    monkeypatch.setattr(grader, "embed", lambda items: calls.append({a for _, a in items}) or embed(items))
+    summary = BatchJob(grader, chunk_size=2, window_size=4).run(str(src), str(tmp_path / "out.csv"))
+    # Reads of 4, 4 and 1 rows: the last row goes through the model with rows 4-7.
+    assert any({rows[4]["answer"], rows[8]["answer"]} <= answers for answers in calls)
+    assert summary.rows == 9
+    assert [r["student"] for r in read_csv(tmp_path / "out.csv")] == [r["student"] for r in rows]
