@@ -67,8 +67,11 @@ class ConceptMatcher:
     def _rubric_phrases(self, rubric: Rubric):
         """Each concept's prepared phrases, the rubric's phrase embeddings and the words lexical
         matching looks up, once per rubric."""
-        self._prepare([rubric])
-        return self._phrases[id(rubric)][1:]
+        cached = self._phrases.get(id(rubric))
+        if cached is None or cached[0] is not rubric:
+            self._prepare([rubric])
+            cached = self._phrases[id(rubric)]
+        return cached[1:]
 
     def _prepare(self, rubrics: list[Rubric]) -> None:
         """Prepare the rubrics not seen yet; their phrase embeddings come in one lookup."""
