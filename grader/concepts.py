@@ -58,24 +58,61 @@ class _Phrase:
                    column, [cls.of(v, flips=False) for v in _antonym_variants(ws)] if flips else [])
 
 
+@dataclass
+class _PreparedRubric:
+    """A rubric's phrases prepared for matching many answers at once. Phrases are numbered in
+    concept order ("flat"); their antonym variants follow them in the columns of `needs`."""
+    rubric: Rubric
+    phrases: list[list[_Phrase]]     # per concept
+    vectors: np.ndarray              # one row per distinct phrase text
+    looked_up: list[str]             # the content words of every phrase and variant
+    flat: list[_Phrase]
+    concept_starts: np.ndarray       # where each concept's phrases start in `flat`
+    variants: list[list[tuple[int, _Phrase]]]   # per concept: (column in `needs`, variant), in scan order
+    needs: np.ndarray                # (looked_up, flat + variants): 1 where the phrase has the word
+    need_counts: np.ndarray          # distinct content words per column (0: never matches lexically)
+    share_stems: list[str]
+    shares: np.ndarray               # (share_stems, flat): times the stem is in the phrase's share
+    share_lengths: np.ndarray        # len(share) per phrase; 0 for no partial matching
+
+    @classmethod
+    def of(cls, rubric: Rubric, texts: list[str], vectors: np.ndarray) -> "_PreparedRubric":
+        column = {t: i for i, t in enumerate(texts)}
+        phrases = [[_Phrase.of(p, column[p]) for p in c.all_phrases] for c in rubric.concepts]
+        flat = [p for ps in phrases for p in ps]
+        variants, at = [], len(flat)
+        for ps in phrases:
+            variants.append([])
+            for p in ps:
+                for v in p.flipped:
+                    variants[-1].append((at, v))
+                    at += 1
+        looked_up = list(dict.fromkeys(w for p in flat for v in (p, *p.flipped) for w in v.content))
+        word_row = {w: i for i, w in enumerate(looked_up)}
+        needs = np.zeros((len(looked_up), at), np.float32)
+        for k, p in enumerate(flat + [v for vs in variants for _, v in vs]):
+            needs[[word_row[w] for w in set(p.content)], k] = 1.0
+        share_stems = list(dict.fromkeys(s for p in flat for s in p.share))
+        stem_row = {s: i for i, s in enumerate(share_stems)}
+        shares = np.zeros((len(share_stems), len(flat)))
+        for k, p in enumerate(flat):
+            for s in p.share:
+                shares[stem_row[s], k] += 1
+        return cls(rubric, phrases, vectors, looked_up, flat,
+                   np.cumsum([0] + [len(ps) for ps in phrases[:-1]]).astype(np.int64), variants,
+                   needs, needs.sum(axis=0), share_stems, shares,
+                   np.array([len(p.share) for p in flat], dtype=np.float64))
+
+
 class ConceptMatcher:
     def __init__(self, embedder, semantic_threshold: float = SEMANTIC_THRESHOLD):
         self.embedder = embedder
         self.semantic_threshold = semantic_threshold
-        self._phrases: dict[int, tuple] = {}
-
-    def _rubric_phrases(self, rubric: Rubric):
-        """Each concept's prepared phrases, the rubric's phrase embeddings and the words lexical
-        matching looks up, once per rubric."""
-        cached = self._phrases.get(id(rubric))
-        if cached is None or cached[0] is not rubric:
-            self._prepare([rubric])
-            cached = self._phrases[id(rubric)]
-        return cached[1:]
+        self._prepared: dict[int, _PreparedRubric] = {}
 
     def _prepare(self, rubrics: list[Rubric]) -> None:
         """Prepare the rubrics not seen yet; their phrase embeddings come in one lookup."""
-        todo = list({id(r): r for r in rubrics if self._phrases.get(id(r), (None,))[0] is not r}.values())
+        todo = list({id(r): r for r in rubrics if self._prepared_for(r) is None}.values())
         if not todo:
             return
         texts = [list(dict.fromkeys(p for c in r.concepts for p in c.all_phrases)) for r in todo]
@@ -83,90 +120,128 @@ class ConceptMatcher:
         row = {t: i for i, t in enumerate(every)}
         vectors = self.embedder.encode(every, persist=True)
         for rubric, ts in zip(todo, texts):
-            column = {t: i for i, t in enumerate(ts)}
-            prepared = [[_Phrase.of(p, column[p]) for p in c.all_phrases] for c in rubric.concepts]
-            looked_up = list(dict.fromkeys(w for phrases in prepared for p in phrases
-                                           for v in (p, *p.flipped) for w in v.content))
-            self._phrases[id(rubric)] = (rubric, prepared, vectors[[row[t] for t in ts]], looked_up)
+            self._prepared[id(rubric)] = _PreparedRubric.of(rubric, ts, vectors[[row[t] for t in ts]])
+
+    def _prepared_for(self, rubric: Rubric) -> _PreparedRubric | None:
+        prepared = self._prepared.get(id(rubric))
+        return prepared if prepared is not None and prepared.rubric is rubric else None
 
     def match(self, answer: Encoded, rubric: Rubric) -> list[ConceptMatch]:
         return self.match_many(TextBatch([answer]), [(0, rubric)])[0]
 
     def match_many(self, batch: TextBatch, pairs: list[tuple[int, Rubric]]) -> list[list[ConceptMatch]]:
         """Concept matches for each (text of the batch, rubric) pair. Windows of all texts are
-        pooled at once, and compared with a rubric's phrases in one product per rubric."""
+        pooled at once; the texts graded against one rubric are matched with its phrases together."""
         windows = batch.windows()
         self._prepare([rubric for _, rubric in pairs])
         by_rubric: dict[int, list[int]] = {}
         for k, (_, rubric) in enumerate(pairs):
             by_rubric.setdefault(id(rubric), []).append(k)
-        semantic: list = [None] * len(pairs)       # per pair and phrase: best similarity, its window's span
-        lexicons: list = [None] * len(pairs)       # per pair: its group's word hits and vocabulary
+        out: list = [None] * len(pairs)
         for ks in by_rubric.values():
-            _, matrix, looked_up = self._rubric_phrases(pairs[ks[0]][1])
-            lexicon = _GroupLexicon(batch, list(dict.fromkeys(pairs[k][0] for k in ks)), looked_up)
+            texts = list(dict.fromkeys(pairs[k][0] for k in ks))
+            matches = self._match_group(batch, windows, texts, self._prepared[id(pairs[ks[0]][1])])
             for k in ks:
-                lexicons[k] = lexicon
-            texts = [t for t in dict.fromkeys(pairs[k][0] for k in ks) if windows.bounds[t + 1] > windows.bounds[t]]
-            if not matrix.shape[0] or not texts:
-                continue
-            sims = windows.similarities(texts, matrix)                    # (windows, phrases)
-            text_ids = np.array(texts)
-            counts = windows.bounds[text_ids + 1] - windows.bounds[text_ids]
-            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-            top = np.maximum.reduceat(sims, starts, axis=0)                 # (texts, phrases)
-            # The first window of each text that reaches its top similarity, as argmax would pick.
-            at_top = np.where(sims == np.repeat(top, counts, axis=0), np.arange(len(sims))[:, None], len(sims))
-            window = np.minimum.reduceat(at_top, starts, axis=0) - starts[:, None] + windows.bounds[text_ids][:, None]
-            best = dict(zip(texts, zip(top.tolist(), windows.starts[window].tolist(), windows.ends[window].tolist())))
-            for k in ks:
-                semantic[k] = best.get(pairs[k][0])
-        return [self._match_one(batch, t, rubric, semantic[k], lexicons[k]) for k, (t, rubric) in enumerate(pairs)]
-
-    def _match_one(self, batch: TextBatch, t: int, rubric: Rubric, semantic, lexicon):
-        text = batch.encoded[t].text
-        spans = batch.spans[t]
-        index = _AnswerIndex(lexicon, lexicon.present[t], *batch.words_of(t))
-        clause_spans = None
-        prepared, _, _ = self._rubric_phrases(rubric)
-        out = []
-        for concept, phrases in zip(rubric.concepts, prepared):
-            best: tuple = (0.0, "", -1, -1, "", -1)
-            reversed_at = None
-            for n, phrase in enumerate(phrases):
-                found = _lexical_find(phrase, index)
-                if found:
-                    how, i, j = found
-                    best = max(best, (1.0, how, spans[i][1], spans[j][2], phrase.text, n))
-                    continue
-                for flipped in phrase.flipped if reversed_at is None else []:
-                    found = _lexical_find(flipped, index)
-                    if found:
-                        reversed_at = (spans[found[1]][1], spans[found[2]][2])
-                        break
-                if phrase.share:
-                    # Most words of a multi-word phrase: evidence for the signal, not a match.
-                    partial = sum(map(index.stem_set.__contains__, phrase.share)) / len(phrase.share)
-                    if partial:
-                        strength = partial * (self.semantic_threshold - 0.01)
-                        best = max(best, (strength, "partial", -1, -1, phrase.text, n))
-                if semantic is not None:
-                    sims, starts, ends = semantic
-                    c = phrase.column
-                    best = max(best, (sims[c], "semantic", starts[c], ends[c], phrase.text, n))
-            score, how, start, end, _, n = best
-            if reversed_at and score < 1.0:
-                # The phrase with a word swapped for its antonym: "increases overfitting" for
-                # "reduces overfitting".
-                out.append(ConceptMatch(concept, 1.0, "contradicted", text[reversed_at[0]:reversed_at[1]], "antonym"))
-            elif score >= self.semantic_threshold:
-                if clause_spans is None:
-                    clause_spans = clauses(text)
-                status = "contradicted" if _contradicts(text, start, end, phrases[n], clause_spans) else "matched"
-                out.append(ConceptMatch(concept, score, status, text[start:end], how))
-            else:
-                out.append(ConceptMatch(concept, score, "missed"))
+                out[k] = matches[pairs[k][0]]
         return out
+
+    def _match_group(self, batch: TextBatch, windows, texts: list[int], prepared: _PreparedRubric):
+        """Each text's matches: every (text, phrase) pair is scored at once (1 for a lexical match,
+        else the better of its partial and semantic evidence), and only the concepts that reach the
+        threshold, or whose antonym variants could occur, are looked at one by one."""
+        concepts = prepared.rubric.concepts
+        n_flat = len(prepared.flat)
+        if not n_flat:
+            return {t: [ConceptMatch(c, 0.0, "missed") for c in concepts] for t in texts}
+        lexicon = _GroupLexicon(batch, texts, prepared.looked_up)
+        # Phrases and variants whose every content word occurs somewhere in the text: the only
+        # ones that can match lexically, so the only ones whose word positions are looked up.
+        candidate = ((lexicon.present @ prepared.needs) == prepared.need_counts) & (prepared.need_counts > 0)
+        indexes: dict[int, _AnswerIndex] = {}
+
+        def index(r: int) -> _AnswerIndex:
+            if r not in indexes:
+                indexes[r] = _AnswerIndex(lexicon, batch.words_of(texts[r])[0])
+            return indexes[r]
+
+        found = np.zeros((len(texts), n_flat), dtype=bool)
+        hits = {}
+        for r, p in zip(*(a.tolist() for a in np.nonzero(candidate[:, :n_flat]))):
+            hit = _lexical_find(prepared.flat[p], index(r))
+            if hit:
+                found[r, p] = True
+                hits[r, p] = hit
+        # Most words of a multi-word phrase: evidence for the signal, not a match.
+        other = np.full((len(texts), n_flat), -np.inf)
+        if prepared.share_stems:
+            counts = lexicon.stem_presence(prepared.share_stems) @ prepared.shares
+            partial = counts / np.maximum(prepared.share_lengths, 1)
+            other = np.where(counts > 0, partial * (self.semantic_threshold - 0.01), -np.inf)
+        semantic, spans_at = self._semantic(windows, texts, prepared)
+        if semantic is not None:
+            other = np.maximum(other, semantic)
+        score = np.where(found, 1.0, other)
+        concept_score = np.maximum(np.maximum.reduceat(score, prepared.concept_starts, axis=1), 0.0)
+        variant_columns = candidate[:, n_flat:]
+        out = {}
+        for r, t in enumerate(texts):
+            text = batch.encoded[t].text
+            spans = batch.spans[t]
+            clause_spans = None
+            row = []
+            for c, (concept, s) in enumerate(zip(concepts, concept_score[r].tolist())):
+                reversed_at = None
+                if s < 1.0:
+                    for column, variant in prepared.variants[c]:
+                        if variant_columns[r, column - n_flat]:
+                            hit = _lexical_find(variant, index(r))
+                            if hit:
+                                reversed_at = (spans[hit[1]][1], spans[hit[2]][2])
+                                break
+                if reversed_at:
+                    # The phrase with a word swapped for its antonym: "increases overfitting" for
+                    # "reduces overfitting".
+                    row.append(ConceptMatch(concept, 1.0, "contradicted", text[reversed_at[0]:reversed_at[1]],
+                                            "antonym"))
+                elif s >= self.semantic_threshold:
+                    first = int(prepared.concept_starts[c])
+                    best = max(
+                        (1.0, hits[r, p][0], spans[hits[r, p][1]][1], spans[hits[r, p][2]][2], phrase.text, n)
+                        if found[r, p] else (s, "semantic", *spans_at[r][p], phrase.text, n)
+                        for n, phrase in enumerate(prepared.phrases[c]) for p in [first + n] if score[r, p] == s)
+                    _, how, start, end, _, n = best
+                    if clause_spans is None:
+                        clause_spans = clauses(text)
+                    contradicted = _contradicts(text, start, end, prepared.phrases[c][n], clause_spans)
+                    row.append(ConceptMatch(concept, s, "contradicted" if contradicted else "matched",
+                                            text[start:end], how))
+                else:
+                    row.append(ConceptMatch(concept, s, "missed"))
+            out[t] = row
+        return out
+
+    @staticmethod
+    def _semantic(windows, texts: list[int], prepared: _PreparedRubric):
+        """Per text and phrase, the best cosine of a window of the text to the phrase (-inf for a
+        text without windows), and that window's character span (the first such, as argmax picks)."""
+        rows = [r for r, t in enumerate(texts) if windows.bounds[t + 1] > windows.bounds[t]]
+        if not rows or not prepared.vectors.shape[0]:
+            return None, None
+        text_ids = np.array([texts[r] for r in rows])
+        sims = windows.similarities(text_ids.tolist(), prepared.vectors)          # (windows, phrase texts)
+        counts = windows.bounds[text_ids + 1] - windows.bounds[text_ids]
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        top = np.maximum.reduceat(sims, starts, axis=0)                             # (texts, phrase texts)
+        at_top = np.where(sims == np.repeat(top, counts, axis=0), np.arange(len(sims))[:, None], len(sims))
+        window = np.minimum.reduceat(at_top, starts, axis=0) - starts[:, None] + windows.bounds[text_ids][:, None]
+        columns = [p.column for p in prepared.flat]
+        semantic = np.full((len(texts), len(columns)), -np.inf)
+        semantic[rows] = top[:, columns]
+        window = window[:, columns]
+        spans_at: list = [None] * len(texts)
+        for r, starts_r, ends_r in zip(rows, windows.starts[window].tolist(), windows.ends[window].tolist()):
+            spans_at[r] = list(zip(starts_r, ends_r))
+        return semantic, spans_at
 
 
 def _antonym_variants(ws: list[str]) -> list[str]:
@@ -184,12 +259,14 @@ class _GroupLexicon:
         per_text = [batch.words_of(t) for t in texts]
         stem_of = {w: s for ws, ss in per_text for w, s in zip(ws, ss)}
         self.vocabulary: dict[str, int] = {w: i for i, w in enumerate(stem_of)}
-        stems = list(stem_of.values())
+        self.stems = list(stem_of.values())
         self.hits: dict[str, list[tuple[int, str]]] = {w: [] for w in phrase_words}
-        # Per text, the phrase words that occur in it at all: most phrases miss a word of most
-        # answers, and that is settled here for the whole group in one product.
-        self.present: dict[int, frozenset[str]] = {t: frozenset() for t in texts}
-        if not phrase_words or not stems:
+        self.occurs = np.zeros((len(texts), len(self.vocabulary)), dtype=np.float32)   # text has the word
+        self.occurs[np.repeat(np.arange(len(texts)), [len(ws) for ws, _ in per_text]),
+                    [self.vocabulary[w] for ws, _ in per_text for w in ws]] = 1.0
+        # Per text, the phrase words that occur in it at all, as 0/1.
+        self.present = np.zeros((len(texts), len(phrase_words)), dtype=np.float32)
+        if not phrase_words or not self.stems:
             return
         words = list(self.vocabulary)
         limit = np.array([_max_edits(w) for w in phrase_words])[:, None]
@@ -199,7 +276,7 @@ class _GroupLexicon:
         fuzzy = ((distance <= limit) & (limit > 0) & (np.array([w[:1] for w in phrase_words])[:, None] == first)
                  & (np.abs(np.array([len(w) for w in phrase_words])[:, None] - lengths) <= limit))
         stem_ids: dict[str, int] = {}
-        vocabulary_stems = np.array([stem_ids.setdefault(s, len(stem_ids)) for s in stems])
+        vocabulary_stems = np.array([stem_ids.setdefault(s, len(stem_ids)) for s in self.stems])
         phrase_stems = np.array([stem_ids.setdefault(stem(w), len(stem_ids)) for w in phrase_words])
         lexical = phrase_stems[:, None] == vocabulary_stems
         for row, w in enumerate(phrase_words):
@@ -208,27 +285,26 @@ class _GroupLexicon:
         found = lexical | fuzzy
         for row, column in zip(*np.nonzero(found)):
             self.hits[phrase_words[row]].append((int(column), "lexical" if lexical[row, column] else "fuzzy"))
-        occurs = np.zeros((len(texts), len(words)), dtype=np.float32)
-        occurs[np.repeat(np.arange(len(texts)), [len(ws) for ws, _ in per_text]),
-               [self.vocabulary[w] for ws, _ in per_text for w in ws]] = 1.0
-        rows, columns = np.nonzero(occurs @ found.T.astype(np.float32))
-        bounds = np.searchsorted(rows, np.arange(len(texts) + 1)).tolist()
-        names = [phrase_words[c] for c in columns.tolist()]
-        for row, t in enumerate(texts):
-            self.present[t] = frozenset(names[bounds[row]:bounds[row + 1]])
+        self.present = (self.occurs @ found.T.astype(np.float32) > 0).astype(np.float32)
+
+    def stem_presence(self, stems: list[str]) -> np.ndarray:
+        """(texts, stems): 1 where some word of the text has the stem."""
+        column = {s: i for i, s in enumerate(stems)}
+        has = np.zeros((len(self.stems), len(stems)), dtype=np.float32)
+        pairs = [(v, column[s]) for v, s in enumerate(self.stems) if s in column]
+        if pairs:
+            has[tuple(zip(*pairs))] = 1.0
+        return (self.occurs @ has > 0).astype(np.float64)
 
 
 class _AnswerIndex:
     """Where each phrase word occurs in one answer, from its group's lexicon; memoised because
     rubrics repeat words across phrases."""
 
-    def __init__(self, lexicon: _GroupLexicon, present: frozenset[str], answer_words: list[str],
-                 answer_stems: list[str]):
+    def __init__(self, lexicon: _GroupLexicon, answer_words: list[str]):
         self.lexicon = lexicon
-        self.present = present
         self.words = answer_words
-        self.at: dict[int, list[int]] | None = None     # built on the first lookup: most answers need none
-        self.stem_set = set(answer_stems)
+        self.at: dict[int, list[int]] | None = None     # built on the first lookup
         self._memo: dict[str, list[tuple[int, str]]] = {}
 
     def positions(self, phrase_word: str) -> list[tuple[int, str]]:
@@ -245,7 +321,7 @@ class _AnswerIndex:
 
 def _lexical_find(phrase: _Phrase, index: _AnswerIndex):
     """All content words of the phrase within a window of the answer: (how, first, last) or None."""
-    if not phrase.content or not index.present.issuperset(phrase.content):
+    if not phrase.content:
         return None
     found = []
     for w in phrase.content:
