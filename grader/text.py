@@ -51,12 +51,12 @@ def stem(word: str) -> str:
     return _STEMMER.stemWord(word.lower().replace("-", ""))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def words(text: str) -> tuple[str, ...]:
     return tuple([m[0].lower() for m in _WORD.finditer(text)])
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def word_spans(text: str) -> tuple[tuple[str, int, int], ...]:
     return tuple([(m[0].lower(), m.start(), m.end()) for m in _WORD.finditer(text)])
 
@@ -72,7 +72,7 @@ class Span:
     end: int
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def sentences(text: str) -> tuple[Span, ...]:
     """Memoised: an answer's sentences serve both its signals and its concepts' negation scope."""
     return tuple(_sentences(text))
