@@ -9,8 +9,8 @@ with bank `question_id`s. In one run, on the same texts:
     mean pooling: what sentence-transformers does), answers/s;
   * `grader batch`: the full job (rubric drafts, concept matching, signals, classifier, CSV out),
     with an empty on-disk vector cache (a machine's first run) and again with it filled.
-Then peak RSS of `grader batch` on a small and a large file (rows repeated from the same set),
-each in a fresh process. Prints a table and writes eval/results/bench_batch.json.
+Then peak RSS of `grader batch` on a small and a large file (rows repeated from the same set,
+every one with a numbered suffix), each in a fresh process. Prints a table and writes eval/results/bench_batch.json.
 """
 
 from __future__ import annotations
@@ -31,15 +31,18 @@ MOHLER = ROOT.parent / "shared" / "data" / "mohler" / "mohler.csv"
 sys.path.insert(0, str(ROOT))
 
 
-def write_rows(path: Path, rows: list[dict], n: int):
+def write_rows(path: Path, rows: list[dict], n: int, mark_every_pass: bool = False):
     """n rows cycling through the Mohler answers; past the first pass each answer gets a
-    distinct suffix, so every row is a new text to embed (no cache hits flatter the memory)."""
+    distinct suffix, so every row is a new text to embed (no cache hits flatter the memory).
+    With `mark_every_pass`, the first pass gets one too, so that files of every size hold texts
+    of the same lengths: the longest text of a file sets the size of the runtime's buffers, and a
+    small file without suffixes would be compared with large ones on shorter texts."""
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=["row", "question", "reference_answer", "answer"])
         w.writeheader()
         for i in range(n):
             r = dict(rows[i % len(rows)])
-            if i >= len(rows):
+            if i >= len(rows) or mark_every_pass:
                 r["answer"] = f"{r['answer']} (copy {i // len(rows)})"
             w.writerow({"row": i, **r})
 
@@ -133,7 +136,7 @@ def main():
         memory = {}
         for n in args.rows:
             f = Path(tmp) / f"in_{n}.csv"
-            write_rows(f, rows, n)
+            write_rows(f, rows, n, mark_every_pass=True)
             memory[n] = peak_rss_mb([exe, "batch", str(f), "-o", str(Path(tmp) / f"out_{n}.csv"), "-q"])
 
     result = {

@@ -65,7 +65,7 @@ class _PreparedRubric:
     rubric: Rubric
     phrases: list[list[_Phrase]]     # per concept
     vectors: np.ndarray              # one row per distinct phrase text
-    looked_up: list[str]             # the content words of every phrase and variant
+    looked_up: _PhraseWords          # the content words of every phrase and variant
     flat: list[_Phrase]
     concept_starts: np.ndarray       # where each concept's phrases start in `flat`
     variants: list[list[tuple[int, _Phrase]]]   # per concept: (column in `needs`, variant), in scan order
@@ -98,7 +98,7 @@ class _PreparedRubric:
         for k, p in enumerate(flat):
             for s in p.share:
                 shares[stem_row[s], k] += 1
-        return cls(rubric, phrases, vectors, looked_up, flat,
+        return cls(rubric, phrases, vectors, _PhraseWords.of(looked_up), flat,
                    np.cumsum([0] + [len(ps) for ps in phrases[:-1]]).astype(np.int64), variants,
                    needs, needs.sum(axis=0), share_stems, shares,
                    np.array([len(p.share) for p in flat], dtype=np.float64))
@@ -249,42 +249,59 @@ def _antonym_variants(ws: list[str]) -> list[str]:
     return [" ".join(ws[:i] + [ANTONYMS[w]] + ws[i + 1:]) for i, w in enumerate(ws) if w in ANTONYMS]
 
 
+@dataclass
+class _PhraseWords:
+    """The words a rubric's phrases look up, with what fuzzy and stem matching compare of them."""
+    words: list[str]
+    limit: np.ndarray          # (words, 1) edits allowed
+    first: np.ndarray          # code of the first letter
+    lengths: np.ndarray
+    stem_ids: dict[str, int]   # each distinct stem's number
+    stems: np.ndarray          # stem number of each word
+
+    @classmethod
+    def of(cls, words: list[str]) -> "_PhraseWords":
+        stem_ids: dict[str, int] = {}
+        stems = np.array([stem_ids.setdefault(stem(w), len(stem_ids)) for w in words], dtype=np.int64)
+        return cls(words, np.array([_max_edits(w) for w in words], dtype=np.int64)[:, None],
+                   np.array([ord(w[0]) for w in words], dtype=np.int64), np.array([len(w) for w in words]),
+                   stem_ids, stems)
+
+
 class _GroupLexicon:
     """Which words of a group of answers (those graded against one rubric) each phrase word
     matches: the same stem or word ("lexical"), or a bounded misspelling with the same first
     letter ("fuzzy"). All pairs are compared at once, so a word repeated across the group's
     answers is compared once."""
 
-    def __init__(self, batch: TextBatch, texts: list[int], phrase_words: list[str]):
+    def __init__(self, batch: TextBatch, texts: list[int], phrase_words: "_PhraseWords"):
         per_text = [batch.words_of(t) for t in texts]
         stem_of = {w: s for ws, ss in per_text for w, s in zip(ws, ss)}
         self.vocabulary: dict[str, int] = {w: i for i, w in enumerate(stem_of)}
         self.stems = list(stem_of.values())
-        self.hits: dict[str, list[tuple[int, str]]] = {w: [] for w in phrase_words}
+        self.hits: dict[str, list[tuple[int, str]]] = {w: [] for w in phrase_words.words}
         self.occurs = np.zeros((len(texts), len(self.vocabulary)), dtype=np.float32)   # text has the word
         self.occurs[np.repeat(np.arange(len(texts)), [len(ws) for ws, _ in per_text]),
                     [self.vocabulary[w] for ws, _ in per_text for w in ws]] = 1.0
         # Per text, the phrase words that occur in it at all, as 0/1.
-        self.present = np.zeros((len(texts), len(phrase_words)), dtype=np.float32)
-        if not phrase_words or not self.stems:
+        self.present = np.zeros((len(texts), len(phrase_words.words)), dtype=np.float32)
+        if not phrase_words.words or not self.stems:
             return
         words = list(self.vocabulary)
-        limit = np.array([_max_edits(w) for w in phrase_words])[:, None]
-        distance = cdist(phrase_words, words, scorer=Levenshtein.distance, score_cutoff=2, dtype=np.int32)
-        first = np.array([w[:1] for w in words])
-        lengths = np.array([len(w) for w in words])
-        fuzzy = ((distance <= limit) & (limit > 0) & (np.array([w[:1] for w in phrase_words])[:, None] == first)
-                 & (np.abs(np.array([len(w) for w in phrase_words])[:, None] - lengths) <= limit))
-        stem_ids: dict[str, int] = {}
+        limit = phrase_words.limit
+        distance = cdist(phrase_words.words, words, scorer=Levenshtein.distance, score_cutoff=2, dtype=np.int32)
+        fuzzy = ((distance <= limit) & (limit > 0)
+                 & (phrase_words.first[:, None] == np.array([ord(w[0]) for w in words]))
+                 & (np.abs(phrase_words.lengths[:, None] - np.array([len(w) for w in words])) <= limit))
+        stem_ids = dict(phrase_words.stem_ids)
         vocabulary_stems = np.array([stem_ids.setdefault(s, len(stem_ids)) for s in self.stems])
-        phrase_stems = np.array([stem_ids.setdefault(stem(w), len(stem_ids)) for w in phrase_words])
-        lexical = phrase_stems[:, None] == vocabulary_stems
-        for row, w in enumerate(phrase_words):
+        lexical = phrase_words.stems[:, None] == vocabulary_stems
+        for row, w in enumerate(phrase_words.words):
             if w in self.vocabulary:
                 lexical[row, self.vocabulary[w]] = True
         found = lexical | fuzzy
         for row, column in zip(*np.nonzero(found)):
-            self.hits[phrase_words[row]].append((int(column), "lexical" if lexical[row, column] else "fuzzy"))
+            self.hits[phrase_words.words[row]].append((int(column), "lexical" if lexical[row, column] else "fuzzy"))
         self.present = (self.occurs @ found.T.astype(np.float32) > 0).astype(np.float32)
 
     def stem_presence(self, stems: list[str]) -> np.ndarray:

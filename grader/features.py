@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from itertools import compress
 
@@ -188,7 +189,7 @@ def _group_features(batch: TextBatch, parts: TextParts, pairings: list[Pairing])
     short_mask = np.array([k == "short" for k in first.reference_kinds])
     cos_q = answer_vectors @ first.question_vector
     q_stems = set(content_stems(first.question_text))
-    ref_len = float(np.median([r.n_words for r in refs]))
+    ref_len = float(statistics.median([r.n_words for r in refs]))
     all_ref_stems = set().union(*(r.stems for r in refs))
     token_recall, token_precision = _token_signals(parts, answers, refs, q_stems)
 
