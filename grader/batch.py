@@ -172,8 +172,9 @@ def _read_jsonl(stream, source, chunk_size):
 class _Writer:
     def __init__(self, handle, fmt: str, columns: list[str] | None = None):
         self.handle, self.fmt = handle, fmt
-        self.columns = columns
+        self.columns = columns            # the rows' keys, in output order
         self.header_written = columns is not None
+        self._header_read = False         # columns are a resumed file's header cells, neutralised
 
     @classmethod
     def to_file(cls, path: Path, fmt: str, append: bool) -> "_Writer":
@@ -184,15 +185,20 @@ class _Writer:
                 columns = next(csv.reader(f), None)
         writer = cls(open(path, "a" if append else "w", encoding="utf-8", newline=""), fmt, columns)
         writer.header_written = append
+        writer._header_read = columns is not None
         return writer
 
     def write(self, rows: list[dict]):
         if self.fmt == "csv":
             if self.columns is None:
                 self.columns = list(rows[0].keys())
+            elif self._header_read:
+                self.columns = [_key_of(cell, rows[0]) for cell in self.columns]
+                self._header_read = False
             writer = csv.writer(self.handle)
             if not self.header_written:
-                writer.writerow(self.columns)
+                # Column names come from the input file, and a spreadsheet runs header cells too.
+                writer.writerow([neutralise_formula(c) for c in self.columns])
                 self.header_written = True
             writer.writerows([neutralise_formula(_cell(r.get(k))) for k in self.columns] for r in rows)
         else:
@@ -202,6 +208,13 @@ class _Writer:
 
     def close(self):
         self.handle.close()
+
+
+def _key_of(header_cell: str, row: dict) -> str:
+    """The row key a header cell was written from: the cell itself, or the name it neutralised."""
+    if header_cell not in row and header_cell.startswith("'") and neutralise_formula(header_cell[1:]) == header_cell:
+        return header_cell[1:]
+    return header_cell
 
 
 def _cell(v):

@@ -10,7 +10,7 @@ import numpy as np
 
 from .concepts import ConceptMatch
 from .embedding import Encoded
-from .pooling import TextBatch
+from .pooling import TextBatch, concatenated_ranges
 from .text import ANTONYMS, NEGATIONS, STOPWORDS, content_stems, sentences, stem, words
 
 FEATURES = (
@@ -143,8 +143,9 @@ def feature_matrix(batch: TextBatch, pairings: list[Pairing]) -> np.ndarray:
 def _sentence_signals(parts: TextParts, answers: list[int], ref: _Reference):
     """Per answer: how well its sentences cover the reference's (recall), how well they are
     covered (precision), its least covered sentence, and each sentence's closest reference one."""
-    rows = np.concatenate([np.arange(parts.sentence_bounds[t], parts.sentence_bounds[t + 1]) for t in answers])
-    counts = np.array([parts.sentence_bounds[t + 1] - parts.sentence_bounds[t] for t in answers])
+    at = np.asarray(answers, dtype=np.int64)
+    rows = concatenated_ranges(parts.sentence_bounds[at], parts.sentence_bounds[at + 1])
+    counts = parts.sentence_bounds[at + 1] - parts.sentence_bounds[at]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     sims = ref.sentence_vectors @ parts.sentence_vectors[rows].T          # (ref sentences, answer sentences)
     best = sims.max(axis=0)
@@ -159,10 +160,11 @@ def _token_signals(parts: TextParts, answers: list[int], refs: list[_Reference],
     token of a reference is matched by some token of the answer (recall), and the reverse
     (precision), leaving out words the question already gives away. The best over references."""
     bounds = parts.token_bounds
-    candidates = np.concatenate([np.arange(bounds[t], bounds[t + 1]) for t in answers])
+    at = np.asarray(answers, dtype=np.int64)
+    candidates = concatenated_ranges(bounds[at], bounds[at + 1])
     keep = np.array([s not in question_stems for s in parts.token_stems[candidates].tolist()], dtype=bool)
     rows = candidates[keep]
-    owner = np.repeat(np.arange(len(answers)), [bounds[t + 1] - bounds[t] for t in answers])
+    owner = np.repeat(np.arange(len(answers)), bounds[at + 1] - bounds[at])
     counts = np.bincount(owner[keep], minlength=len(answers))
     has = counts > 0
     # An answer or reference without content tokens aligns with nothing: 0 for that reference.

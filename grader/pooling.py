@@ -22,6 +22,13 @@ from .text import STOPWORDS, stem, word_spans
 WINDOW_WORDS = 5   # the longest window of words matched against a rubric phrase
 
 
+def concatenated_ranges(lo, hi) -> np.ndarray:
+    """The rows lo[k]..hi[k]-1 of every k, end to end, without a call per range."""
+    lo, hi = np.asarray(lo, dtype=np.int64), np.asarray(hi, dtype=np.int64)
+    lengths = hi - lo
+    return np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+
+
 class TextBatch:
     """Encoded texts laid end to end, with their words."""
 
@@ -171,15 +178,14 @@ class Windows:
     def similarities(self, texts: list[int], phrases: np.ndarray) -> np.ndarray:
         """Cosine of every window of the given texts (rows in that order) to every phrase vector."""
         tb = self.batch.token_bounds
-        token_rows = np.concatenate([np.arange(tb[t], tb[t + 1]) for t in texts])
+        texts = np.asarray(texts, dtype=np.int64)
+        token_rows = concatenated_ranges(tb[texts], tb[texts + 1])
         # Prefix sums of the tokens' projections on the phrases, over these texts laid end to end.
         projected = np.zeros((len(token_rows) + 1, phrases.shape[0]))
         projected[1:] = np.cumsum(self.batch.tokens[token_rows] @ phrases.T, axis=0, dtype=np.float64)
-        rows, shift, at = [], [], 0
-        for t in texts:
-            rows.append(np.arange(self.bounds[t], self.bounds[t + 1]))
-            shift.append(np.full(len(rows[-1]), at - tb[t]))
-            at += tb[t + 1] - tb[t]
-        rows, shift = np.concatenate(rows), np.concatenate(shift)
+        n_tokens = tb[texts + 1] - tb[texts]
+        rows = concatenated_ranges(self.bounds[texts], self.bounds[texts + 1])
+        # From a window's token rows in the batch to its rows in `projected`.
+        shift = np.repeat(np.cumsum(n_tokens) - n_tokens - tb[texts], self.bounds[texts + 1] - self.bounds[texts])
         sums = projected[self.hi[rows] + shift] - projected[self.lo[rows] + shift]
         return (sums / (self.norms[rows] + (self.hi[rows] - self.lo[rows]) * 1e-12)[:, None]).astype(np.float32)

@@ -144,6 +144,29 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, grader, monkeyp
     assert (tmp_path / "out.csv").read_text() == (tmp_path / "full.csv").read_text()
 
 
+def test_header_cells_neutralised_and_resume_reads_them_back(tmp_path, grader, monkeypatch):
+    """Column names come from the input, so a header cell can be a formula too; a resumed run
+    must still find each column's values under the neutralised name it wrote."""
+    rows = [{"=cmd()": f"x{i}", "question_id": "q004-035", "answer": f"Dropout drops units at random ({i})."}
+            for i in range(6)]
+    src = tmp_path / "in.csv"
+    with open(src, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["=cmd()", "question_id", "answer"])
+        w.writeheader()
+        w.writerows(rows)
+    BatchJob(grader, chunk_size=2).run(str(src), str(tmp_path / "full.csv"))
+    with open(tmp_path / "full.csv", newline="", encoding="utf-8") as f:
+        header = next(csv.reader(f))
+    assert header[0] == "'=cmd()"
+    assert [r["'=cmd()"] for r in read_csv(tmp_path / "full.csv")] == [f"x{i}" for i in range(6)]
+
+    job = interrupted_at_chunk(BatchJob(grader, chunk_size=2), 2, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        job.run(str(src), str(tmp_path / "out.csv"))
+    BatchJob(grader, chunk_size=2).run(str(src), str(tmp_path / "out.csv"), resume=True)
+    assert (tmp_path / "out.csv").read_text() == (tmp_path / "full.csv").read_text()
+
+
 def test_report_html(tmp_path, runner):
     src = write_csv(tmp_path / "in.csv", ROWS)
     out = runner.invoke(main, ["batch", str(src), "-o", str(tmp_path / "o.csv"), "--report", str(tmp_path / "r.html"),
