@@ -177,7 +177,7 @@ class ConceptMatcher:
             counts = lexicon.stem_presence(prepared.share_stems) @ prepared.shares
             partial = counts / np.maximum(prepared.share_lengths, 1)
             other = np.where(counts > 0, partial * (self.semantic_threshold - 0.01), -np.inf)
-        semantic, spans_at = self._semantic(windows, texts, prepared)
+        semantic, best_window = self._semantic(windows, texts, prepared)
         if semantic is not None:
             other = np.maximum(other, semantic)
         score = np.where(found, 1.0, other)
@@ -207,7 +207,8 @@ class ConceptMatcher:
                     first = int(prepared.concept_starts[c])
                     best = max(
                         (1.0, hits[r, p][0], spans[hits[r, p][1]][1], spans[hits[r, p][2]][2], phrase.text, n)
-                        if found[r, p] else (s, "semantic", *spans_at[r][p], phrase.text, n)
+                        if found[r, p] else (s, "semantic", int(windows.starts[best_window[r, p]]),
+                                             int(windows.ends[best_window[r, p]]), phrase.text, n)
                         for n, phrase in enumerate(prepared.phrases[c]) for p in [first + n] if score[r, p] == s)
                     _, how, start, end, _, n = best
                     if clause_spans is None:
@@ -223,12 +224,12 @@ class ConceptMatcher:
     @staticmethod
     def _semantic(windows, texts: list[int], prepared: _PreparedRubric):
         """Per text and phrase, the best cosine of a window of the text to the phrase (-inf for a
-        text without windows), and that window's character span (the first such, as argmax picks)."""
+        text without windows), and that window's row in `windows` (the first such, as argmax picks)."""
         rows = [r for r, t in enumerate(texts) if windows.bounds[t + 1] > windows.bounds[t]]
         if not rows or not prepared.vectors.shape[0]:
             return None, None
         text_ids = np.array([texts[r] for r in rows])
-        sims = windows.similarities(text_ids.tolist(), prepared.vectors)          # (windows, phrase texts)
+        sims = windows.similarities(text_ids, prepared.vectors)          # (windows, phrase texts)
         counts = windows.bounds[text_ids + 1] - windows.bounds[text_ids]
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         top = np.maximum.reduceat(sims, starts, axis=0)                             # (texts, phrase texts)
@@ -237,11 +238,9 @@ class ConceptMatcher:
         columns = [p.column for p in prepared.flat]
         semantic = np.full((len(texts), len(columns)), -np.inf)
         semantic[rows] = top[:, columns]
-        window = window[:, columns]
-        spans_at: list = [None] * len(texts)
-        for r, starts_r, ends_r in zip(rows, windows.starts[window].tolist(), windows.ends[window].tolist()):
-            spans_at[r] = list(zip(starts_r, ends_r))
-        return semantic, spans_at
+        best_window = np.full((len(texts), len(columns)), -1, dtype=np.int64)
+        best_window[rows] = window[:, columns]
+        return semantic, best_window
 
 
 def _antonym_variants(ws: list[str]) -> list[str]:
