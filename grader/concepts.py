@@ -9,6 +9,7 @@ concept instead of covering it.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -187,7 +188,7 @@ class ConceptMatcher:
         for r, t in enumerate(texts):
             text = batch.encoded[t].text
             spans = batch.spans[t]
-            clause_spans = None
+            clause_spans = word_starts = None
             row = []
             for c, (concept, s) in enumerate(zip(concepts, concept_score[r].tolist())):
                 reversed_at = None
@@ -212,8 +213,9 @@ class ConceptMatcher:
                         for n, phrase in enumerate(prepared.phrases[c]) for p in [first + n] if score[r, p] == s)
                     _, how, start, end, _, n = best
                     if clause_spans is None:
-                        clause_spans = clauses(text)
-                    contradicted = _contradicts(text, start, end, prepared.phrases[c][n], clause_spans)
+                        clause_spans, word_starts = clauses(text), [b for _, b, _ in spans]
+                    contradicted = _contradicts(text, start, end, prepared.phrases[c][n], clause_spans, spans,
+                                                word_starts)
                     row.append(ConceptMatch(concept, s, "contradicted" if contradicted else "matched",
                                             text[start:end], how))
                 else:
@@ -362,14 +364,21 @@ def _lexical_find(phrase: _Phrase, index: _AnswerIndex):
 NEGATION_REACH = 5  # words before a match that a negation cue can scope over
 
 
-def _contradicts(text: str, start: int, end: int, phrase: _Phrase, clause_spans) -> bool:
+def _contradicts(text: str, start: int, end: int, phrase: _Phrase, clause_spans, spans, word_starts) -> bool:
+    """Whether the match text[start:end] (whole words) is negated or reversed in its clause. `spans`
+    are the text's (word, start, end), `word_starts` their starts."""
     clause = next((c for c in clause_spans if c.start <= start < c.end + 1), None)
     lo, hi = (clause.start, clause.end) if clause else (max(0, start - 60), min(len(text), end + 30))
     # Negation reaches the few words before the match in the same clause, and the match itself:
     # "it does not randomly drop neurons" negates the match; "X does not help, and Y drops
     # neurons" does not.
-    before = [w for w, s, e in word_spans(text[lo:start])][-NEGATION_REACH:]
-    inside = [w for w, _, _ in word_spans(text[start:end])]
+    first, at = bisect_left(word_starts, lo), bisect_left(word_starts, start)
+    if first and spans[first - 1][2] > lo:
+        # The scope starts inside a word (the fallback scope): its tail is a word of its own.
+        before = [w for w, _, _ in word_spans(text[lo:start])][-NEGATION_REACH:]
+    else:
+        before = [w for w, _, _ in spans[max(first, at - NEGATION_REACH):at]]
+    inside = [w for w, _, e in spans[at:bisect_right(word_starts, end)] if e <= end]
     negated = sum(1 for w in before + inside if w in NEGATIONS or w.endswith("n't"))
     if negated % 2 == 1 and not phrase.negated:
         return True

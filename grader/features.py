@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import compress
 
 import numpy as np
@@ -96,23 +97,39 @@ def _negations(text: str) -> int:
     return sum(1 for w in words(text) if w in NEGATIONS or w.endswith("n't"))
 
 
-def _reversal(answer_sentence: str, answer_text: str, reference_sentence: str, reference_text: str) -> bool:
+@dataclass(frozen=True)
+class _SentenceFacts:
+    """What the reversal and negation checks compare of a sentence, computed once per text."""
+    stems: frozenset          # stems of its words that are not stopwords
+    negations: int
+    antonyms: tuple           # (stem of a word, stem of its antonym), in word order
+
+
+@lru_cache(maxsize=1024)
+def _sentence_facts(text: str) -> _SentenceFacts:
+    ws = words(text)
+    return _SentenceFacts(frozenset(stem(w) for w in ws if w not in STOPWORDS), _negations(text),
+                          tuple((stem(w), stem(ANTONYMS[w])) for w in ws if w in ANTONYMS))
+
+
+@lru_cache(maxsize=1024)
+def _all_stems(text: str) -> frozenset:
+    return frozenset(stem(w) for w in words(text))
+
+
+def _reversal(answer_sentence: _SentenceFacts, answer_text: str, reference_sentence: _SentenceFacts,
+              reference_text: str) -> bool:
     """An answer sentence that mirrors a reference sentence with one term swapped for its antonym
     or for another term of the same reference ("L2 gives sparse weights" against "L1 gives ...")."""
-    a = {stem(w) for w in words(answer_sentence) if w not in STOPWORDS}
-    r = {stem(w) for w in words(reference_sentence) if w not in STOPWORDS}
-    only_a, only_r = a - r, r - a
+    only_a = answer_sentence.stems - reference_sentence.stems
     if not only_a or len(only_a) > 3:
         return False
-    for w in words(answer_sentence):
-        anti = ANTONYMS.get(w)
-        if anti and stem(anti) in only_r and stem(w) in only_a:
-            return True
+    only_r = reference_sentence.stems - answer_sentence.stems
+    if any(anti in only_r and own in only_a for own, anti in answer_sentence.antonyms):
+        return True
     # Swapped roles: the answer's extra term is elsewhere in the reference, and the term it
     # replaced is elsewhere in the answer.
-    ref_stems = {stem(w) for w in words(reference_text)}
-    answer_stems = {stem(w) for w in words(answer_text)}
-    return 0 < len(only_r) <= 3 and only_a <= ref_stems and only_r <= answer_stems
+    return 0 < len(only_r) <= 3 and only_a <= _all_stems(reference_text) and only_r <= _all_stems(answer_text)
 
 
 @dataclass
@@ -208,11 +225,12 @@ def _group_features(batch: TextBatch, parts: TextParts, pairings: list[Pairing])
             spans = parts.sentence_spans[answers[a]]
             if j - starts[a] >= len(spans):
                 continue   # the answer's whole vector standing in for sentences it lacks
-            a_text, r_text = spans[j - starts[a]].text, ref.sentence_spans[closest[j]].text
+            a_facts = _sentence_facts(spans[j - starts[a]].text)
+            r_facts = _sentence_facts(ref.sentence_spans[closest[j]].text)
             sim = float(best[j])
-            if (_negations(a_text) - _negations(r_text)) % 2 == 1:
+            if (a_facts.negations - r_facts.negations) % 2 == 1:
                 neg_mismatch[a] = max(neg_mismatch[a], sim)
-            if _reversal(a_text, batch.encoded[answers[a]].text, r_text, ref.text):
+            if _reversal(a_facts, batch.encoded[answers[a]].text, r_facts, ref.text):
                 reversal[a] = max(reversal[a], sim)
 
     coverage, soft, required_matched, contradicted = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
