@@ -93,23 +93,35 @@ def _references(refs: list[Encoded]) -> list[_Reference]:
     return [_REFERENCE_CACHE[(r.model, r.text)] for r in refs]
 
 
-def _negations(text: str) -> int:
-    return sum(1 for w in words(text) if w in NEGATIONS or w.endswith("n't"))
+NEGATION_SCOPE = 5   # words after a negation cue that it can scope over
 
 
 @dataclass(frozen=True)
 class _SentenceFacts:
     """What the reversal and negation checks compare of a sentence, computed once per text."""
     stems: frozenset          # stems of its words that are not stopwords
-    negations: int
+    negated: tuple            # per negation cue: the stems of the content words it scopes over
     antonyms: tuple           # (stem of a word, stem of its antonym), in word order
 
 
 @lru_cache(maxsize=1024)
 def _sentence_facts(text: str) -> _SentenceFacts:
     ws = words(text)
-    return _SentenceFacts(frozenset(stem(w) for w in ws if w not in STOPWORDS), _negations(text),
+    negated = tuple(tuple(stem(v) for v in ws[i + 1:i + 1 + NEGATION_SCOPE] if v not in STOPWORDS)
+                    for i, w in enumerate(ws) if w in NEGATIONS or w.endswith("n't"))
+    return _SentenceFacts(frozenset(stem(w) for w in ws if w not in STOPWORDS), negated,
                           tuple((stem(w), stem(ANTONYMS[w])) for w in ws if w in ANTONYMS))
+
+
+def _negations_about(sentence: _SentenceFacts, other: _SentenceFacts) -> int:
+    """The negation cues of `sentence` that deny something `other` talks about: the first content
+    word after the cue, or half of those in its scope, occur in `other` (a cue with nothing after
+    it counts). "...set to zero so that it doesn't affect the next layer" does not deny "dropout
+    drops neurons"; "dropout does not drop neurons" does."""
+    def about(scope):
+        return (not scope or scope[0] in other.stems
+                or 2 * sum(s in other.stems for s in scope) >= len(scope))
+    return sum(1 for scope in sentence.negated if about(scope))
 
 
 @lru_cache(maxsize=1024)
@@ -228,7 +240,7 @@ def _group_features(batch: TextBatch, parts: TextParts, pairings: list[Pairing])
             a_facts = _sentence_facts(spans[j - starts[a]].text)
             r_facts = _sentence_facts(ref.sentence_spans[closest[j]].text)
             sim = float(best[j])
-            if (a_facts.negations - r_facts.negations) % 2 == 1:
+            if (_negations_about(a_facts, r_facts) + _negations_about(r_facts, a_facts)) % 2 == 1:
                 neg_mismatch[a] = max(neg_mismatch[a], sim)
             if _reversal(a_facts, batch.encoded[answers[a]].text, r_facts, ref.text):
                 reversal[a] = max(reversal[a], sim)

@@ -60,6 +60,27 @@ def test_negated_concepts_are_reported_as_contradicted(grader):
     assert grader.matcher.match(enc, rubric)[0].status == "contradicted"
 
 
+def test_negation_mismatch_needs_a_negation_about_the_aligned_content(grader):
+    from grader.features import FEATURES
+
+    q = Question("neg", "What is dropout?", references=[Reference(
+        "Dropout sets randomly chosen neurons to zero during training so that they do not affect the next layer. "
+        "This prevents overfitting.")])
+    X, _ = grader.featurize([(q, "Dropout randomly sets neurons to zero during training."),
+                             (q, "Dropout does not set neurons to zero during training.")])
+    mismatch = X[:, FEATURES.index("negation_mismatch")]
+    # The reference's "do not" is about the next layer, which the first answer never mentions.
+    assert mismatch[0] == 0
+    assert mismatch[1] > 0.5
+
+
+def test_short_faithful_answer_is_correct(grader):
+    # A reference of this question says "...so that it doesn't affect the downstream neurons": a
+    # negation about something else, which once made this answer look like a denial.
+    r = grader.grade(DROPOUT, "Dropout randomly drops neurons during training to prevent overfitting.")
+    assert r.label == "correct", r
+
+
 @pytest.mark.parametrize("answer", [
     "dropout, neurons, overfitting, regularization, training, random, forward, backward, probability",
     "What is dropout in deep learning?",
