@@ -47,6 +47,17 @@ def write_rows(path: Path, rows: list[dict], n: int, mark_every_pass: bool = Fal
             w.writerow({"row": i, **r})
 
 
+def forget_process_caches():
+    """Empty the module-level memos (stems, words, sentences, reference signals) that a new
+    process starts without: otherwise every run after the first would be measured warm."""
+    from grader import features, text
+
+    for memo in (text.stem, text.words, text.word_spans, text.sentences, features._sentence_facts,
+                 features._all_stems):
+        memo.cache_clear()
+    features._REFERENCE_CACHE.clear()
+
+
 def peak_rss_mb(cmd: list[str]) -> tuple[float, float]:
     code = ("import resource, subprocess, sys, time; t = time.time(); "
             f"subprocess.run({cmd!r}, check=True, stdout=subprocess.DEVNULL); "
@@ -101,6 +112,7 @@ def main():
 
     def fresh_grader(store_path):
         """What a new `grader batch` process sees: empty in-memory caches, the given disk cache."""
+        forget_process_caches()
         store = VectorStore(store_path, DEFAULT_BACKEND, DIM)
         return Grader(base.bank, dict(base.rubrics), base.model, CachedEmbedder(backend, store=store))
 

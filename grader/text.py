@@ -6,9 +6,11 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-import snowballstemmer
+import Stemmer
 
-_STEMMER = snowballstemmer.stemmer("english")
+# PyStemmer: the Snowball English stemmer compiled from its C sources, the same stems as the
+# pure-Python snowballstemmer and about 100 times faster; a fresh process stems every word it meets.
+_STEMMER = Stemmer.Stemmer("english")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-']*|\d+(?:\.\d+)?")
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
 _CLAUSE_BREAK = re.compile(r",\s+|\s+(?:but|whereas|while|however|although)\s+|\s*\(|\)\s*|\s+-\s+")
