@@ -368,7 +368,7 @@ def _contradicts(text: str, start: int, end: int, phrase: _Phrase, clause_spans,
     """Whether the match text[start:end] (whole words) is negated or reversed in its clause. `spans`
     are the text's (word, start, end), `word_starts` their starts."""
     clause = next((c for c in clause_spans if c.start <= start < c.end + 1), None)
-    lo, hi = (clause.start, clause.end) if clause else (max(0, start - 60), min(len(text), end + 30))
+    lo = clause.start if clause else max(0, start - 60)
     # Negation reaches the few words before the match in the same clause, and the match itself:
     # "it does not randomly drop neurons" negates the match; "X does not help, and Y drops
     # neurons" does not.
