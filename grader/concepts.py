@@ -19,7 +19,7 @@ from rapidfuzz.process import cdist
 from .embedding import Encoded
 from .pooling import TextBatch
 from .rubric import Concept, Rubric
-from .text import ANTONYMS, NEGATIONS, STOPWORDS, clauses, stem, word_spans
+from .text import ANTONYMS, NEGATIONS, STOPWORDS, clauses, is_negation, stem, word_spans
 
 SEMANTIC_THRESHOLD = 0.70
 
@@ -379,7 +379,7 @@ def _contradicts(text: str, start: int, end: int, phrase: _Phrase, clause_spans,
     else:
         before = [w for w, _, _ in spans[max(first, at - NEGATION_REACH):at]]
     inside = [w for w, _, e in spans[at:bisect_right(word_starts, end)] if e <= end]
-    negated = sum(1 for w in before + inside if w in NEGATIONS or w.endswith("n't"))
+    negated = sum(1 for w in before + inside if is_negation(w))
     if negated % 2 == 1 and not phrase.negated:
         return True
     # An antonym counts only next to the match ("increases overfitting" against "reduces

@@ -12,7 +12,7 @@ import numpy as np
 from .concepts import ConceptMatch
 from .embedding import Encoded
 from .pooling import TextBatch, concatenated_ranges
-from .text import ANTONYMS, NEGATIONS, STOPWORDS, content_stems, sentences, stem, words
+from .text import ANTONYMS, STOPWORDS, content_stems, is_negation, sentences, stem, words
 
 FEATURES = (
     "cos_max", "cos_mean", "cos_short", "ref_recall", "answer_precision", "worst_sentence",
@@ -108,7 +108,7 @@ class _SentenceFacts:
 def _sentence_facts(text: str) -> _SentenceFacts:
     ws = words(text)
     negated = tuple(tuple(stem(v) for v in ws[i + 1:i + 1 + NEGATION_SCOPE] if v not in STOPWORDS)
-                    for i, w in enumerate(ws) if w in NEGATIONS or w.endswith("n't"))
+                    for i, w in enumerate(ws) if is_negation(w))
     return _SentenceFacts(frozenset(stem(w) for w in ws if w not in STOPWORDS), negated,
                           tuple((stem(w), stem(ANTONYMS[w])) for w in ws if w in ANTONYMS))
 

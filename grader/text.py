@@ -31,6 +31,12 @@ not no never none nobody nothing neither nor cannot can't cant don't dont doesn'
 didnt isn't isnt aren't arent wasn't wasnt won't wont shouldn't wouldn't couldn't
 """.split())
 
+
+def is_negation(word: str) -> bool:
+    """A cue that flips what it scopes over: a listed word, or any contraction in n't."""
+    return word in NEGATIONS or word.endswith("n't")
+
+
 # Pairs whose swap reverses a statement about deep learning: used to spot contradictions of a
 # reference sentence that otherwise looks just like it.
 ANTONYMS = {
