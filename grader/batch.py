@@ -121,6 +121,9 @@ def read_rows(path: str, fmt: str | None = None, chunk_size: int = 512) -> Itera
 
 
 def _read_csv(stream, source, chunk_size):
+    # The csv module refuses fields over 128 KB; an absurdly long answer is a row to truncate
+    # and grade with a note, not a reason to stop the whole job.
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
     reader = csv.DictReader(stream)
     try:
         header = reader.fieldnames
@@ -128,13 +131,18 @@ def _read_csv(stream, source, chunk_size):
         raise GraderError(f"{source}: not a readable CSV ({exc})") from None
     if not header:
         raise GraderError(f"{source}: the file is empty (no header row)")
-    chunk = []
+    twice = next((name for name, n in Counter(header).items() if n > 1), None)
+    if twice is not None:
+        # A row is a dict by column name: one of the two columns would vanish from the output.
+        raise GraderError(f"{source}: column '{twice}' appears twice in the header; rename one")
+    chunk, seen = [], 0
     try:
         for row in reader:
             extra = row.pop(None, None)
             if extra:
                 row["_extra_fields"] = ",".join(extra)
             chunk.append({k: ("" if v is None else v) for k, v in row.items()})
+            seen += 1
             if len(chunk) >= chunk_size:
                 yield chunk
                 chunk = []
@@ -142,6 +150,8 @@ def _read_csv(stream, source, chunk_size):
         raise GraderError(f"{source}: line {reader.line_num}: malformed CSV ({exc})") from None
     if chunk:
         yield chunk
+    if seen == 0:
+        raise GraderError(f"{source}: no rows after the header")
 
 
 def _read_jsonl(stream, source, chunk_size):
@@ -333,6 +343,10 @@ class BatchJob:
     def run(self, input_path: str, output_path: str, in_fmt=None, out_fmt=None, resume=False) -> BatchSummary:
         summary = BatchSummary()
         in_fmt = in_fmt or detect_format(input_path)
+        if out_fmt is None and output_path != "-" and Path(output_path).suffix \
+                and detect_format(output_path, default="") == "":
+            raise GraderError(f"{output_path}: unknown output format '{Path(output_path).suffix}'; "
+                              "name it .csv, .jsonl or .parquet, or give --output-format")
         out_fmt = out_fmt or (detect_format(output_path, default=in_fmt) if output_path != "-" else "csv")
         if out_fmt not in ("csv", "jsonl", "parquet"):
             raise GraderError(f"{output_path}: unknown output format {out_fmt}")
@@ -359,9 +373,12 @@ class BatchJob:
             t = time.perf_counter()
             self.grader.cohort = self.gather_cohort(input_path, in_fmt)
             summary.seconds["cohort"] += time.perf_counter() - t
-        writer = _Writer(sys.stdout, out_fmt) if to_stdout else _Writer.to_file(part, part_fmt, append=done > 0)
+        try:
+            writer = _Writer(sys.stdout, out_fmt) if to_stdout else _Writer.to_file(part, part_fmt, append=done > 0)
+        except OSError as exc:
+            raise GraderError(f"{output_path}: cannot write ({exc.strerror})") from None
 
-        seen = 0
+        seen, nothing_graded = 0, False
         with _rarer_collections():
             try:
                 for first, rows, resolved in self._chunks_embedded_by_window(input_path, in_fmt, done, summary):
@@ -377,9 +394,15 @@ class BatchJob:
                     if self.progress:
                         self.progress(len(rows))
                 seen = max(seen, done)
+            except GraderError:
+                # Bad input found before a single row was graded: no partial output to resume from.
+                nothing_graded = seen == 0 and done == 0
+                raise
             finally:
                 if not to_stdout:
                     writer.close()
+                    if nothing_graded:
+                        part.unlink(missing_ok=True)
                 if spooled:
                     spooled.unlink(missing_ok=True)
         summary.rows = seen

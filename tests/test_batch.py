@@ -88,6 +88,8 @@ def test_stdin_to_stdout(tmp_path, runner):
 
 @pytest.mark.parametrize("content, message", [
     (b"", "empty"),
+    (b"question_id,answer\n", "no rows after the header"),
+    (b"question_id,answer,answer\nq004-035,a,b\n", "column 'answer' appears twice"),
     (b"student,answer_text\ns1,hello\n", "missing required column 'answer'"),
     (b"answer,foo\nhello,1\n", "needs a 'question_id' column"),
     ("answer,question_id\nh\xe9llo,q004-035\n".encode("latin-1"), "not UTF-8"),
@@ -99,7 +101,30 @@ def test_bad_files_stop_with_one_line_error(tmp_path, runner, content, message):
     assert out.exit_code == 1
     assert message in out.output and "Traceback" not in out.output
     assert str(src) in out.output
-    assert not (tmp_path / "out.csv").exists()
+    assert not (tmp_path / "out.csv").exists() and not (tmp_path / "out.csv.part").exists()
+
+
+def test_answer_longer_than_a_csv_field_may_be_is_graded_with_a_note(tmp_path, runner):
+    long = "dropout randomly drops neurons " * 5_000      # 155 KB: over the csv module's 128 KB limit
+    src = write_csv(tmp_path / "in.csv", [{"student": "s1", "question_id": "q004-035", "answer": long},
+                                          {"student": "s2", "question_id": "q004-035", "answer": "drops neurons"}])
+    out = runner.invoke(main, ["batch", str(src), "-o", str(tmp_path / "out.csv"), "-q"])
+    assert out.exit_code == 0, out.output
+    rows = read_csv(tmp_path / "out.csv")
+    assert [r["student"] for r in rows] == ["s1", "s2"] and rows[0]["answer"] == long
+    assert rows[0]["status"] == "ok" and "truncated" in rows[0]["message"]
+
+
+@pytest.mark.parametrize("output, message", [
+    ("graded.xlsx", "unknown output format '.xlsx'"),
+    ("no-such-dir/graded.csv", "cannot write (No such file or directory)"),
+])
+def test_output_that_cannot_be_written_stops_with_one_line_error(tmp_path, runner, output, message):
+    src = write_csv(tmp_path / "in.csv", ROWS[:1])
+    out = runner.invoke(main, ["batch", str(src), "-o", str(tmp_path / output), "-q"])
+    assert out.exit_code == 1
+    assert message in out.output and str(tmp_path / output) in out.output and "Traceback" not in out.output
+    assert not list(tmp_path.glob("graded*"))
 
 
 def test_missing_file_and_column_remapping(tmp_path, runner):
