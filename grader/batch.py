@@ -11,6 +11,7 @@ import codecs
 import csv
 import gc
 import io
+import itertools
 import json
 import re
 import sys
@@ -120,10 +121,14 @@ def read_rows(path: str, fmt: str | None = None, chunk_size: int = 512) -> Itera
         stream.close()
 
 
-def _read_csv(stream, source, chunk_size):
+def _allow_long_fields():
     # The csv module refuses fields over 128 KB; an absurdly long answer is a row to truncate
     # and grade with a note, not a reason to stop the whole job.
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
+
+
+def _read_csv(stream, source, chunk_size):
+    _allow_long_fields()
     reader = csv.DictReader(stream)
     try:
         header = reader.fieldnames
@@ -356,12 +361,10 @@ class BatchJob:
         part = None if to_stdout else final.with_name(final.name + ".part")
         checkpoint = None if to_stdout else final.with_name(final.name + ".checkpoint.json")
         done = 0
-        if resume and not to_stdout:
-            if checkpoint.exists() and part.exists():
-                state = json.loads(checkpoint.read_text())
-                done = int(state.get("rows_done", 0))
-                summary.resumed_from = done
-                _truncate_to_rows(part, part_fmt, done)
+        source = _input_identity(input_path)
+        if resume and not to_stdout and checkpoint.exists() and part.exists():
+            done = _resume_point(checkpoint, part, part_fmt, source)
+            summary.resumed_from = done
         spooled = None
         from .calibration import uses_cohort
 
@@ -390,7 +393,7 @@ class BatchJob:
                     writer.write(out_rows)
                     summary.seconds["writing"] += time.perf_counter() - t
                     if checkpoint:
-                        checkpoint.write_text(json.dumps({"rows_done": seen, "input": str(input_path)}))
+                        checkpoint.write_text(json.dumps({"rows_done": seen, **source}))
                     if self.progress:
                         self.progress(len(rows))
                 seen = max(seen, done)
@@ -548,20 +551,60 @@ def _ref_order(key: str):
     return (0, int(tail)) if tail.isdigit() else (1, key)
 
 
-def _truncate_to_rows(part: Path, fmt: str, rows: int):
-    """Drop anything past the last checkpointed row (a write the interruption cut short)."""
+def _input_identity(input_path: str) -> dict:
+    """What a checkpoint records of its input, so that a resumed run continues the same file."""
+    if input_path == "-":
+        return {"input": "-"}
+    path = Path(input_path).resolve()
+    return {"input": str(path), "input_bytes": path.stat().st_size if path.is_file() else None}
+
+
+def _resume_point(checkpoint: Path, part: Path, fmt: str, source: dict) -> int:
+    """The rows of an interrupted run that are safely in its .part file, or an error when the
+    checkpoint is damaged or was made for another input."""
+    try:
+        state = json.loads(checkpoint.read_text(encoding="utf-8"))
+        rows_done = state["rows_done"]
+        if isinstance(rows_done, bool) or not isinstance(rows_done, int) or rows_done < 0:
+            raise ValueError
+    except (ValueError, KeyError, TypeError, OSError):
+        raise GraderError(f"{checkpoint}: damaged checkpoint; delete it and {part.name} to start over") from None
+    if {k: state.get(k) for k in source} != source:
+        raise GraderError(f"{checkpoint}: made for another input ({state.get('input')}, "
+                          f"{state.get('input_bytes')} bytes), not {source['input']} as it is now; "
+                          f"delete it and {part.name} to start over")
+    # A .part shorter than its checkpoint (cut by hand, or a disk that filled) resumes where it ends.
+    return _truncate_to_rows(part, fmt, rows_done)
+
+
+def _truncate_to_rows(part: Path, fmt: str, rows: int) -> int:
+    """Drop anything past the last checkpointed row (a write the interruption cut short), and a
+    last record cut short by something else; the number of rows kept. Streams: the .part of a
+    long run can be large."""
+    size = part.stat().st_size
+    with open(part, "rb") as f:
+        f.seek(max(0, size - 1))
+        ends_whole = f.read(1) in (b"", b"\n")
     if fmt == "csv":
-        with open(part, encoding="utf-8", newline="") as f:
-            reader = csv.reader(f)
-            kept = []
-            for i, rec in enumerate(reader):
-                if i > rows:
+        _allow_long_fields()
+        rows += 1                # the header
+    tmp = part.with_name(part.name + ".tmp")
+    kept = 0
+    with open(part, encoding="utf-8", newline="") as src, open(tmp, "w", encoding="utf-8", newline="") as out:
+        records = csv.reader(src) if fmt == "csv" else src
+        write = csv.writer(out).writerow if fmt == "csv" else out.write
+        # A record is whole when another follows it, or when it ends the file with a newline.
+        held = None
+        for record in itertools.islice(records, rows + 1):
+            if held is not None:
+                write(held)
+                kept += 1
+                if kept == rows:
+                    held = None
                     break
-                kept.append(rec)
-        with open(part, "w", encoding="utf-8", newline="") as f:
-            csv.writer(f).writerows(kept)
-    else:
-        with open(part, encoding="utf-8") as f:
-            kept = [line for _, line in zip(range(rows), f)]
-        with open(part, "w", encoding="utf-8") as f:
-            f.writelines(kept)
+            held = record
+        if held is not None and kept < rows and ends_whole:
+            write(held)
+            kept += 1
+    tmp.replace(part)
+    return max(0, kept - 1) if fmt == "csv" else kept

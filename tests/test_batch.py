@@ -169,6 +169,44 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, grader, monkeyp
     assert (tmp_path / "out.csv").read_text() == (tmp_path / "full.csv").read_text()
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_resume_from_a_part_cut_short_regrades_the_rows_it_lost(tmp_path, grader, monkeypatch, fmt):
+    """A .part that holds fewer rows than its checkpoint says (cut by hand, or a full disk) resumes
+    where its last whole row ends: no row is lost or doubled."""
+    rows = [dict(r, student=f"{r['student']}-{i}") for i in range(2) for r in ROWS]
+    src = write_csv(tmp_path / "in.csv", rows)
+    BatchJob(grader, chunk_size=4).run(str(src), str(tmp_path / f"full.{fmt}"))
+    job = interrupted_at_chunk(BatchJob(grader, chunk_size=4), 3, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        job.run(str(src), str(tmp_path / f"out.{fmt}"))
+    part = tmp_path / f"out.{fmt}.part"
+    text = part.read_text(encoding="utf-8")
+    part.write_text(text[:text.rindex("s4-0")], encoding="utf-8")   # row 4 cut mid-way, 3 whole
+    summary = BatchJob(grader, chunk_size=4).run(str(src), str(tmp_path / f"out.{fmt}"), resume=True)
+    assert summary.resumed_from == 3
+    assert (tmp_path / f"out.{fmt}").read_text() == (tmp_path / f"full.{fmt}").read_text()
+
+
+def test_resume_refuses_a_damaged_checkpoint_or_another_input(tmp_path, runner):
+    src = write_csv(tmp_path / "in.csv", ROWS[:3])
+    other = write_csv(tmp_path / "other.csv", ROWS[:2])
+    out_path = tmp_path / "out.csv"
+    (tmp_path / "out.csv.part").write_text("student,answer\n")
+    checkpoint = tmp_path / "out.csv.checkpoint.json"
+    checkpoint.write_text("{not json")
+    out = runner.invoke(main, ["batch", str(src), "-o", str(out_path), "--resume", "-q"])
+    assert out.exit_code == 1 and "damaged checkpoint" in out.output and "Traceback" not in out.output
+    runner.invoke(main, ["batch", str(other), "-o", str(out_path), "-q"])
+    interrupted = {"rows_done": 1, "input": str(other.resolve()), "input_bytes": other.stat().st_size}
+    (tmp_path / "out.csv.part").write_text(out_path.read_text())
+    checkpoint.write_text(json.dumps(interrupted))
+    out = runner.invoke(main, ["batch", str(src), "-o", str(out_path), "--resume", "-q"])
+    assert out.exit_code == 1 and "made for another input" in out.output and str(checkpoint) in out.output
+    out = runner.invoke(main, ["batch", str(other), "-o", str(out_path), "--resume", "-q"])
+    assert out.exit_code == 0, out.output
+    assert [r["student"] for r in read_csv(out_path)] == ["s1", "s2"]
+
+
 def test_header_cells_neutralised_and_resume_reads_them_back(tmp_path, grader, monkeypatch):
     """Column names come from the input, so a header cell can be a formula too; a resumed run
     must still find each column's values under the neutralised name it wrote."""
