@@ -67,7 +67,7 @@ def neutralise_formula(value):
     return value
 
 
-def detect_format(path: str, default: str = "csv") -> str:
+def detect_format(path: str, default: str | None = "csv") -> str | None:
     suffix = Path(path).suffix.lower() if path != "-" else ""
     return {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
             ".parquet": "parquet", ".pq": "parquet"}.get(suffix, default)
@@ -348,11 +348,14 @@ class BatchJob:
     def run(self, input_path: str, output_path: str, in_fmt=None, out_fmt=None, resume=False) -> BatchSummary:
         summary = BatchSummary()
         in_fmt = in_fmt or detect_format(input_path)
-        if out_fmt is None and output_path != "-" and Path(output_path).suffix \
-                and detect_format(output_path, default="") == "":
-            raise GraderError(f"{output_path}: unknown output format '{Path(output_path).suffix}'; "
-                              "name it .csv, .jsonl or .parquet, or give --output-format")
-        out_fmt = out_fmt or (detect_format(output_path, default=in_fmt) if output_path != "-" else "csv")
+        if out_fmt is None and output_path != "-":
+            # No extension: the input's format. An extension that names no format: an error, not CSV in a .xlsx.
+            suffix = Path(output_path).suffix
+            out_fmt = detect_format(output_path, default=None if suffix else in_fmt)
+            if out_fmt is None:
+                raise GraderError(f"{output_path}: unknown output format '{suffix}'; "
+                                  "name it .csv, .jsonl or .parquet, or give --output-format")
+        out_fmt = out_fmt or "csv"
         if out_fmt not in ("csv", "jsonl", "parquet"):
             raise GraderError(f"{output_path}: unknown output format {out_fmt}")
         to_stdout = output_path == "-"
