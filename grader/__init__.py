@@ -1,3 +1,28 @@
-"""grader: semantic, LLM-free grading of free-text answers."""
+"""grader: semantic, LLM-free grading of free-text answers.
 
-__version__ = "0.1.0"
+    from grader import Grader
+    grader = Grader.from_paths()                       # bundled bank, rubrics and model
+    result = grader.grade("q004-035", "Dropout switches off random units while training.")
+    print(result.label, result.score, result.missed_concepts)
+
+Names are resolved on first use, so `import grader` loads no model and no numerical library.
+"""
+
+__version__ = "0.2.0"
+
+_PUBLIC = {
+    "Grader": "grading", "GradeResult": "grading", "user_question": "grading",
+    "Question": "bank", "Reference": "bank", "load_bank": "bank",
+    "BatchJob": "batch", "ColumnMap": "batch",
+    "calibrate": "calibration", "load_labelled": "calibration", "Options": "calibration",
+    "GradingModel": "model", "GraderError": "errors",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_PUBLIC[name]}", __name__), name)
+    raise AttributeError(f"module 'grader' has no attribute {name!r}")

@@ -26,7 +26,7 @@ import numpy as np
 
 from .cohort import COHORT_FEATURES, CohortStats, cohort_columns
 from .errors import DataError, GraderError
-from .features import FEATURES
+from .features import FEATURES, select
 
 MEMORY_FEATURES = ("memory_score", "memory_nearest", "memory_max_sim", "memory_question_mean", "memory_count")
 MEMORY_FILE = "answer_memory.json"
@@ -573,8 +573,8 @@ def featurize_data(grader, data: LabelledData, progress=None, chunk: int = 256):
     items = list(zip(data.questions, data.answers))
     for start in range(0, len(items), chunk):
         part = items[start:start + chunk]
-        X, m = grader.featurize(part)
-        Xs.append(X[:, :len(FEATURES)])
+        X, m = grader.featurize(part, all_signals=True)
+        Xs.append(X)
         matches.extend(m)
         # Taken while the chunk's answers are still in the embedder's bounded cache.
         embs.append(grader.embedder.encode([a for _, a in part]))
@@ -599,8 +599,9 @@ def cross_validate(data: LabelledData, X_base, emb, default_model, k: int, opts:
     fold_of = np.zeros(n, dtype=int)
     X_default = X_base if X_default is None else X_default
     cos = X_default[:, FEATURES.index("cos_max")]
-    d_proba = default_model.predict_proba(X_default[:, :len(default_model.features)])
-    d_t = default_model.predict_grade(X_default[:, :len(default_model.features)], d_proba)
+    X_d = select(X_default, default_model.features)
+    d_proba = default_model.predict_proba(X_d)
+    d_t = default_model.predict_grade(X_d, d_proba)
     for f, (train, test) in enumerate(folds):
         model = fit_model(data, X_base, emb, train, opts, cohort)
         p, t = predict(model, data, X_base, emb, train, test, cohort)

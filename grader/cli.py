@@ -191,12 +191,15 @@ def render_result(result) -> str:
     lines = [f"{result.label.upper()}  score {result.score:.2f}  (confidence {result.confidence:.0%})"]
     if result.scaled_score is not None:
         lines[0] += f"  scaled {result.scaled_score:g}"
+    labels = list(result.probabilities)   # worst to best
     if result.matched_concepts:
-        lines.append("  covered:      " + "; ".join(result.matched_concepts))
+        heading = "mentioned:    " if labels and result.label == labels[0] else "covered:      "
+        lines.append("  " + heading + "; ".join(result.matched_concepts))
     if result.contradicted_concepts:
         lines.append("  contradicted: " + "; ".join(result.contradicted_concepts))
     if result.missed_concepts:
-        lines.append("  missed:       " + "; ".join(result.missed_concepts))
+        heading = "could add:    " if labels and result.label == labels[-1] else "missed:       "
+        lines.append("  " + heading + "; ".join(result.missed_concepts))
     for note in result.notes:
         lines.append(f"  note: {note}")
     return "\n".join(lines)

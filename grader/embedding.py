@@ -53,7 +53,7 @@ def _normalise(matrix: np.ndarray) -> np.ndarray:
 TOKENS_PER_BATCH = 2048
 
 
-def _token_budget_batches(order: list[int], lengths: list[int], batch_size: int):
+def token_budget_batches(order: list[int], lengths: list[int], batch_size: int):
     """Consecutive runs of `order` (sorted by length) of at most `batch_size` texts and at most
     TOKENS_PER_BATCH padded tokens."""
     batch: list[int] = []
@@ -94,7 +94,7 @@ class _TokenizerMixin:
         encodings = self.tokenizer.encode_batch(texts)
         lengths = [len(e.ids) for e in encodings]
         order = sorted(range(len(texts)), key=lengths.__getitem__)
-        for idx in _token_budget_batches(order, lengths, batch_size):
+        for idx in token_budget_batches(order, lengths, batch_size):
             width = lengths[idx[-1]]
             ids = np.zeros((len(idx), width), dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)

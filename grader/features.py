@@ -20,8 +20,15 @@ FEATURES = (
     "negation_mismatch", "reversal",
     "lex_recall", "lex_precision", "question_copy", "cos_question", "cos_gain_over_question",
     "log_words", "length_ratio", "stopword_ratio", "comma_density", "short_reference", "rubric_drafted",
-    "token_recall", "token_precision",
+    "token_recall", "token_precision", "judge",
 )
+# Signals a model may lack (it was calibrated before they existed): a model names the signals it
+# uses, and they are taken from the full matrix by name.
+
+
+def select(X: np.ndarray, names) -> np.ndarray:
+    """The columns of a full FEATURES matrix that a model uses, in its order."""
+    return X[:, [FEATURES.index(n) for n in names]]
 
 
 @dataclass
@@ -156,9 +163,10 @@ class Pairing:
     rubric_drafted: bool = False
 
 
-def feature_matrix(batch: TextBatch, pairings: list[Pairing]) -> np.ndarray:
+def feature_matrix(batch: TextBatch, pairings: list[Pairing], judge=None) -> np.ndarray:
     """The FEATURES of each pairing, one row each. Pairings that share a question are compared with
-    its references together: one matrix product per reference for all of their answers."""
+    its references together: one matrix product per reference for all of their answers. Without a
+    `judge` (`grader.judge.Judge`) its column is missing (NaN)."""
     parts = TextParts.of(batch)
     X = np.zeros((len(pairings), len(FEATURES)))
     groups: dict[tuple, list[int]] = {}
@@ -166,6 +174,12 @@ def feature_matrix(batch: TextBatch, pairings: list[Pairing]) -> np.ndarray:
         groups.setdefault((p.question_text, tuple(r.text for r in p.references)), []).append(k)
     for ks in groups.values():
         X[ks] = _group_features(batch, parts, [pairings[k] for k in ks])
+        if judge is not None:
+            first = pairings[ks[0]]
+            X[ks, FEATURES.index("judge")] = judge.best([r.text for r in first.references],
+                                                        [batch.encoded[pairings[k].answer].text for k in ks])
+    if judge is None:
+        X[:, FEATURES.index("judge")] = np.nan
     return X
 
 
@@ -295,5 +309,6 @@ def _group_features(batch: TextBatch, parts: TextParts, pairings: list[Pairing])
         "rubric_drafted": np.array([float(p.rubric_drafted) for p in pairings]),
         "token_recall": token_recall,
         "token_precision": token_precision,
+        "judge": np.zeros(n),   # filled in by feature_matrix: the judge reads texts, not vectors
     }
     return np.column_stack([columns[f] for f in FEATURES])

@@ -12,7 +12,7 @@ import numpy as np
 from .bank import Bank, Question, Reference
 from .concepts import ConceptMatch, ConceptMatcher
 from .errors import DataError, GraderError
-from .features import FEATURES, Pairing, feature_matrix
+from .features import FEATURES, Pairing, feature_matrix, select
 from .model import GradingModel
 from .pooling import TextBatch
 from .rubric import Rubric, RubricDrafter, drafting_fingerprint, load_rubrics, parse_rubric
@@ -69,20 +69,20 @@ class Grader:
     """Grades answers against a question's references and rubric with a calibrated model."""
 
     def __init__(self, bank: Bank | None = None, rubrics: dict[str, Rubric] | None = None,
-                 model: GradingModel | None = None, embedder=None, memory=None, model_path=None):
+                 model: GradingModel | None = None, embedder=None, memory=None, model_path=None, judge=None):
         from .embedding import get_embedder
 
         self.bank = bank
         model_path = model_path or (None if model else os.environ.get(MODEL_ENV) or default_model_path())
         self.model = model or GradingModel.load(model_path)
-        if tuple(self.model.features[:len(FEATURES)]) != FEATURES:
-            missing = [f for f in FEATURES if f not in self.model.features]
-            raise GraderError(f"{model_path or 'model'}: made by another version of grader (it lacks the signals "
-                              f"{', '.join(missing) or 'in this order'}): calibrate it again with `grader calibrate`")
+        from .calibration import COHORT_FEATURES, MEMORY_FEATURES
+
+        unknown = [f for f in self.model.features if f not in FEATURES + MEMORY_FEATURES + COHORT_FEATURES]
+        if unknown:
+            raise GraderError(f"{model_path or 'model'}: uses signals this version of grader does not know "
+                              f"({', '.join(unknown)}): upgrade grader or calibrate it again")
         # Answer memory (from `grader calibrate`): graded answers beside the model file.
         self.memory = memory
-        from .calibration import MEMORY_FEATURES
-
         if self.memory is None and model_path and any(f in MEMORY_FEATURES for f in self.model.features):
             from .calibration import AnswerMemory, memory_path_for
 
@@ -95,6 +95,7 @@ class Grader:
         # The answers graded together (`cohort.CohortStats`), for a model with cohort signals;
         # gathered by `grader batch` and `grader eval` before grading.
         self.cohort = None
+        self._judge = judge
 
     @classmethod
     def from_paths(cls, bank_dir=None, rubrics_dir=None, model_path=None) -> "Grader":
@@ -182,8 +183,18 @@ class Grader:
         encoded.update(zip(answers, self.embedder.encode_full(answers)) if answers else {})
         return encoded
 
-    def featurize(self, items: list[tuple[Question, str]]):
-        """Signals for each (question, answer) pair, and the concept matches behind them."""
+    @property
+    def judge(self):
+        """The answer judge (`grader.judge`), loaded on first use."""
+        if self._judge is None:
+            from .judge import get_judge
+
+            self._judge = get_judge()
+        return self._judge
+
+    def featurize(self, items: list[tuple[Question, str]], all_signals: bool = False):
+        """Signals for each (question, answer) pair, in the model's order (or, with `all_signals`,
+        every one of FEATURES), and the concept matches behind them."""
         encoded = self.embed(items)
         answer_index = {a: k for k, a in enumerate(dict.fromkeys(a for _, a in items))}
         batch = TextBatch([encoded[a] for a in answer_index])
@@ -192,14 +203,20 @@ class Grader:
         X = feature_matrix(batch, [
             Pairing(answer_index[a], q.question, encoded[q.question].vector, [encoded[r.text] for r in q.references],
                     [r.kind for r in q.references], matches, rubric.drafted)
-            for (q, a), rubric, matches in zip(items, rubrics, all_matches)])
-        extra = [f for f in self.model.features if f not in FEATURES]
+            for (q, a), rubric, matches in zip(items, rubrics, all_matches)],
+            judge=self.judge if all_signals or "judge" in self.model.features else None)
+        if all_signals:
+            return X, all_matches
+        own = [f for f in self.model.features if f in FEATURES]
+        extra = self.model.features[len(own):]
+        X_model = select(X, own)
         if extra:
             # Signals beyond FEATURES (answer memory, cohort) of a calibrated model, appended in order.
             from .calibration import extra_features
 
-            X = np.hstack([X, extra_features(self, items, extra, X, np.stack([encoded[a].vector for _, a in items]))])
-        return X, all_matches
+            vectors = np.stack([encoded[a].vector for _, a in items])
+            X_model = np.hstack([X_model, extra_features(self, items, extra, X, vectors)])
+        return X_model, all_matches
 
     def grade(self, question: Question | str, answer: str) -> GradeResult:
         return self.grade_many([(question, answer)])[0]
@@ -224,8 +241,10 @@ class Grader:
             X, matches = self.featurize([(q, a) for _, q, a in prepared])
             proba = self.model.predict_proba(X)
             scores = self.model.predict_grade(X, proba)
-            for (i, q, a), p, s, m, note in zip(prepared, proba, scores, matches, notes):
-                results[i] = self._result(q, p, float(s), m, note)
+            judged = X[:, self.model.features.index("judge")] if "judge" in self.model.features else \
+                [None] * len(prepared)
+            for (i, q, a), p, s, m, j, note in zip(prepared, proba, scores, matches, judged, notes):
+                results[i] = self._result(q, p, float(s), m, note, None if j is None or np.isnan(j) else float(j))
         return results
 
     def _empty(self, q: Question) -> GradeResult:
@@ -236,9 +255,11 @@ class Grader:
         return GradeResult(q.id, 0.0, labels[0], 1.0, probs, [], [c.name for c in rubric.concepts], [],
                            "No answer was given.", ["empty answer graded as " + labels[0]])
 
-    def _result(self, q: Question, proba, score, matches: list[ConceptMatch], notes) -> GradeResult:
+    def _result(self, q: Question, proba, score, matches: list[ConceptMatch], notes,
+                judged: float | None = None) -> GradeResult:
         labels = self.model.labels
-        k = int(np.argmax(proba))
+        k = coherent_label(int(np.argmax(proba)), len(labels), matches, judged)
+        score = coherent_score(score, k, len(labels))
         matched = [m.concept.name for m in matches if m.status == "matched"]
         missed = [m.concept.name for m in matches if m.status == "missed"]
         contradicted = [m.concept.name for m in matches if m.status == "contradicted"]
@@ -249,14 +270,43 @@ class Grader:
         if scale:
             lo, hi = scale
             result.scaled_score = round(lo + score * (hi - lo), 3)
-        result.feedback = feedback_text(result, matches)
+        result.feedback = feedback_text(result, matches, labels)
         return result
 
 
-def feedback_text(result: GradeResult, matches: list[ConceptMatch]) -> str:
+JUDGE_AGREES = 0.5   # the judge's probability from which it counts as saying "right"
+
+
+def coherent_label(k: int, n_labels: int, matches: list[ConceptMatch], judged: float | None) -> int:
+    """The model's label, unless the concept evidence and the judge both speak against it: the top
+    label with every required concept missed, or the bottom one with every concept covered, moves
+    one step, unless the judge (when the model has one) backs the model."""
+    required = [m for m in matches if m.concept.required]
+    if k == n_labels - 1 and required and all(m.status != "matched" for m in required):
+        if judged is None or judged < JUDGE_AGREES:
+            return k - 1
+    if k == 0 and matches and all(m.status == "matched" for m in matches):
+        if judged is None or judged >= JUDGE_AGREES:
+            return 1
+    return k
+
+
+def coherent_score(score: float, k: int, n_labels: int) -> float:
+    """The score inside its label's band (label k of K covers [k/K, (k+1)/K]), so that one score
+    never comes with two labels and a better label never has a lower score."""
+    return float(min(max(score, k / n_labels), (k + 1) / n_labels))
+
+
+def feedback_text(result: GradeResult, matches: list[ConceptMatch], labels=("incorrect", "partial", "correct")) -> str:
+    """What the answer covered, contradicted and missed, worded so as not to contradict its label:
+    concepts named in an answer graded at the bottom were mentioned, not explained; concepts not
+    found in an answer graded at the top are suggestions, not faults."""
     parts = []
     if result.matched_concepts:
-        parts.append("Covered: " + "; ".join(result.matched_concepts) + ".")
+        if result.label == labels[0]:
+            parts.append("Mentions " + "; ".join(result.matched_concepts) + ", but does not state them correctly.")
+        else:
+            parts.append("Covered: " + "; ".join(result.matched_concepts) + ".")
     if result.contradicted_concepts:
         details = [f"{m.concept.name} (your answer says: \"{m.evidence}\" in a negated or reversed statement)"
                    for m in matches if m.status == "contradicted"]
@@ -264,7 +314,10 @@ def feedback_text(result: GradeResult, matches: list[ConceptMatch]) -> str:
     if result.missed_concepts:
         required = {m.concept.name for m in matches if m.concept.required}
         names = [f"{n} (key)" if n in required else n for n in result.missed_concepts]
-        parts.append("Missing: " + "; ".join(names) + ".")
+        if result.label == labels[-1]:
+            parts.append("Could also mention: " + "; ".join(result.missed_concepts) + ".")
+        else:
+            parts.append("Missing: " + "; ".join(names) + ".")
     if not parts:
         parts.append("No rubric concepts were recognised in the answer.")
     return " ".join(parts)

@@ -1,0 +1,67 @@
+"""How often the feedback's concept lists are right: "covered", "missed" and "contradicted" against
+a blind human annotation.
+
+Data: eval/data/concepts/sample.jsonl (340 answer-concept pairs: 69 hand-written in-domain
+answers, seed 21, each with every concept of its question's reviewed rubric) and
+eval/data/concepts/annotations.jsonl (labelled by a team member who saw the question, reference,
+concept and answer, never the program's output; README in eval/data/).
+
+    .venv/bin/python eval/feedback_accuracy.py     # writes eval/results/feedback_accuracy.json
+
+Precision of a status: of the pairs the program gives that status, the share the annotator gave
+it too; recall: of the pairs the annotator gave it, the share the program found.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from grader.grading import Grader  # noqa: E402
+
+DATA = ROOT / "eval" / "data" / "concepts"
+RESULTS = ROOT / "eval" / "results" / "feedback_accuracy.json"
+PROGRAM_STATUS = {"matched": "covered", "missed": "missed", "contradicted": "contradicted"}
+
+
+def scores(pairs, predicted) -> dict:
+    out = {"n": len(pairs), "agreement": sum(p["status"] == q for p, q in zip(pairs, predicted)) / len(pairs)}
+    for status in ("covered", "missed", "contradicted"):
+        said = [p["status"] for p, q in zip(pairs, predicted) if q == status]
+        truth = [q for p, q in zip(pairs, predicted) if p["status"] == status]
+        out[status] = {"program_says": len(said), "annotator_says": len(truth),
+                       "precision": sum(s == status for s in said) / len(said) if said else None,
+                       "recall": sum(t == status for t in truth) / len(truth) if truth else None}
+    return out
+
+
+def main():
+    sample = [json.loads(l) for l in (DATA / "sample.jsonl").read_text().splitlines() if l.strip()]
+    gold = {json.loads(l)["pair_id"]: json.loads(l)["status"]
+            for l in (DATA / "annotations.jsonl").read_text().splitlines() if l.strip()}
+    grader = Grader.from_paths(ROOT / "questions", ROOT / "rubrics")
+    answers = list(dict.fromkeys((p["question_id"], p["answer"]) for p in sample))
+    results = grader.grade_many(answers)
+    status_of = {}
+    for (qid, answer), result in zip(answers, results):
+        for names, status in ((result.matched_concepts, "covered"), (result.missed_concepts, "missed"),
+                              (result.contradicted_concepts, "contradicted")):
+            for name in names:
+                status_of[(qid, answer, name)] = status
+    pairs = [{**p, "status": gold[p["pair_id"]]} for p in sample]
+    predicted = [status_of[(p["question_id"], p["answer"], p["concept"])] for p in pairs]
+    out = {"feedback": scores(pairs, predicted),
+           "by_label": {label: scores(*zip(*[(p, q) for p, q, r in zip(pairs, predicted, [
+               results[answers.index((p["question_id"], p["answer"]))] for p in pairs]) if r.label == label]))
+                        for label in ("incorrect", "partial", "correct")
+                        if any(r.label == label for r in results)}}
+    RESULTS.write_text(json.dumps(out, indent=1), encoding="utf-8")
+    print(json.dumps(out["feedback"], indent=1))
+
+
+if __name__ == "__main__":
+    main()

