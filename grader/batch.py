@@ -458,7 +458,7 @@ class BatchJob:
     def _gradable(self, rows: list[dict], resolved: list[tuple]) -> list[tuple]:
         """(question, answer cut as grading cuts it) for the rows that will be graded; `resolved`
         is `question_for` of each row."""
-        from .grading import MAX_ANSWER_CHARS
+        from .settings import MAX_ANSWER_CHARS
 
         items = []
         for row, (q, error) in zip(rows, resolved):

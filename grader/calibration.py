@@ -223,7 +223,7 @@ def load_labelled(grader, path: str, columns=None, *, labels: tuple[str, ...] | 
         if not answer.strip():
             skipped += 1   # an empty answer is graded as the worst label by rule, never by the model
             continue
-        from .grading import MAX_ANSWER_CHARS
+        from .settings import MAX_ANSWER_CHARS
 
         qs.append(q)
         answers.append(answer[:MAX_ANSWER_CHARS])
@@ -479,8 +479,8 @@ def all_metrics(proba: np.ndarray, t_pred: np.ndarray, data: LabelledData, rows=
 
 @dataclass
 class Options:
-    estimator: str = "boosting"
-    memory: bool = True
+    estimator: str | None = None  # None: chosen by cross-validation (see `candidate_options`)
+    memory: bool | None = None    # None: chosen by cross-validation
     cohort: bool = False          # signals from the other answers to the same question (grader.cohort)
     embedder: str | None = None   # embedding backend (default: the bundled model's)
     calibration: str = "sigmoid"
@@ -697,8 +697,44 @@ def for_embedder(grader, name: str | None):
     return Grader(grader.bank, reviewed, grader.model, embedder=get_embedder(name))
 
 
+SMALL_DATA = 200   # rows below which calibration figures are too noisy to trust
+
+
+def candidate_options(opts: Options, data: LabelledData) -> list[Options]:
+    """What `calibrate` tries when the user leaves estimator or memory open: boosted trees and,
+    for a numeric scale, ridge regression (the best measured on Mohler); with and without the
+    answer memory (it helps new answers to questions it has seen, not new questions)."""
+    estimators = [opts.estimator] if opts.estimator else (["ridge", "boosting"] if data.scheme.scale else ["boosting"])
+    memories = [opts.memory] if opts.memory is not None else [True, False]
+    return [replace(opts, estimator=e, memory=m) for e in estimators for m in memories]
+
+
+def primary_metric(data: LabelledData) -> str:
+    """The figure the choice is made on: Pearson for numeric scores, QWK for labels."""
+    return "pearson" if data.scheme.scale else "qwk"
+
+
+def calibration_warnings(data: LabelledData, result: "CVResult | None") -> list[str]:
+    out = []
+    if len(data) < SMALL_DATA:
+        out.append(f"only {len(data)} labelled answers: cross-validated figures are rough and the model may not "
+                   f"beat the bundled one; {SMALL_DATA}+ answers over several questions are advised")
+    counts = np.bincount(data.y, minlength=data.scheme.k)
+    rare = [data.scheme.labels[i] for i in range(data.scheme.k) if 0 < counts[i] < 0.05 * len(data)]
+    if rare:
+        out.append(f"few examples of {', '.join(rare)} (under 5% of rows): their probabilities are poorly calibrated")
+    if result is not None:
+        key = primary_metric(data)
+        own, default = result.systems["calibrated"].get(key), result.systems["default"].get(key)
+        if own is not None and default is not None and own < default:
+            out.append(f"the calibrated model does worse than the bundled default in its own cross-validation "
+                       f"({key} {own:.3f} vs {default:.3f}): consider grading with the bundled model")
+    return out
+
+
 def calibrate(grader, data: LabelledData, cv: int = 5, opts: Options | None = None, progress=None) -> CalibrationRun:
-    """Cross-validate (when cv > 1), then fit the final model and memory on all rows."""
+    """Cross-validate (when cv > 1), then fit the final model and memory on all rows. Options left
+    open (estimator, memory) are chosen by the cross-validated primary metric."""
     opts = opts or Options()
     check_counts(data, cv if cv > 1 else 2)
     own = for_embedder(grader, opts.embedder)
@@ -707,8 +743,14 @@ def calibrate(grader, data: LabelledData, cv: int = 5, opts: Options | None = No
     X_default = featurize_data(grader, data)[0] if own is not grader and cv > 1 else None
     cohort = data_cohort(data, X_base, emb) if opts.cohort else None
     result = None
+    candidates = candidate_options(opts, data)
     if cv > 1:
-        result = cross_validate(data, X_base, emb, grader.model, cv, opts, cohort=cohort, X_default=X_default)
+        key = primary_metric(data)
+        tried = [(o, cross_validate(data, X_base, emb, grader.model, cv, o, cohort=cohort, X_default=X_default))
+                 for o in candidates]
+        opts, result = max(tried, key=lambda t: t[1].systems["calibrated"].get(key) or -np.inf)
+    else:
+        opts = candidates[0]
     rows = np.arange(len(data))
     model = fit_model(data, X_base, emb, rows, opts, cohort)
     memory = AnswerMemory.from_data(data) if opts.memory else None
@@ -729,6 +771,7 @@ def calibrate(grader, data: LabelledData, cv: int = 5, opts: Options | None = No
         "trained_on": {"file": Path(data.source).name, "sha256": data.sha256, "rows": len(data),
                        "questions": len(set(data.keys)), "skipped_empty_answers": data.skipped_empty},
         "label_scheme": data.scheme.to_dict(),
+        "warnings": calibration_warnings(data, result),
         "options": {"estimator": opts.estimator, "memory": opts.memory, "cohort": opts.cohort,
                     "calibration": opts.calibration, "cv": cv, "group_by": data.group_by},
         "metrics_cv": result.to_dict() if result else None,

@@ -13,12 +13,13 @@ import sys
 import click
 
 from .errors import GraderError
+from .settings import BANK_ENV, MODEL_ENV, RUBRICS_ENV
 
-bank_option = click.option("--bank", "bank_dir", type=click.Path(), envvar="GRADER_BANK",
+bank_option = click.option("--bank", "bank_dir", type=click.Path(), envvar=BANK_ENV,
                            help="Question bank directory (default: the bundled bank; env GRADER_BANK).")
-rubrics_option = click.option("--rubrics", "rubrics_dir", type=click.Path(), envvar="GRADER_RUBRICS",
+rubrics_option = click.option("--rubrics", "rubrics_dir", type=click.Path(), envvar=RUBRICS_ENV,
                               help="Rubric directory (default: BANK/rubrics, or the bundled rubrics).")
-model_option = click.option("--model", "model_path", type=click.Path(), envvar="GRADER_MODEL",
+model_option = click.option("--model", "model_path", type=click.Path(), envvar=MODEL_ENV,
                             help="Model directory or model.json from `grader calibrate` (default: bundled).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 

@@ -84,11 +84,12 @@ def _table(systems: dict) -> str:
                    "column/assignment (the value of --group-column).")
 @click.option("--group-column", help="Column whose value groups rows into folds (e.g. an assignment id).")
 @click.option("--group-regex", help="Take the group from the column with this regex (first group), e.g. '^(\\d+)\\.'.")
-@click.option("--estimator", type=click.Choice(["boosting", "logistic", "ridge"]), default="boosting",
-              show_default=True,
+@click.option("--estimator", type=click.Choice(["boosting", "logistic", "ridge"]),
               help="The model under the calibration: boosted trees or logistic regression over the labels, or ridge "
-                   "regression of the grade (suits numeric scores; best on Mohler).")
-@click.option("--no-memory", is_flag=True, help="Do not learn from similarity to already-graded answers.")
+                   "regression of the grade. Default: chosen by cross-validation (boosting; ridge too for --scale).")
+@click.option("--memory/--no-memory", default=None,
+              help="Learn from similarity to already-graded answers of the same question. "
+                   "Default: chosen by cross-validation.")
 @click.option("--cohort", is_flag=True,
               help="Also learn from how each answer compares with the other answers to its question graded with it "
                    "(batch and eval gather them first; a lone answer is graded without).")
@@ -101,7 +102,7 @@ def _table(systems: dict) -> str:
 @friendly_errors
 def calibrate(data_path, input_format, answer_column, question_id_column, question_column, reference_column,
               label_column, score_column, labels_text, scale_text, bins, quiet, out_dir, cv, group_by, group_column,
-              group_regex, estimator, no_memory, cohort, embedder, bank_dir, rubrics_dir, as_json):
+              group_regex, estimator, memory, cohort, embedder, bank_dir, rubrics_dir, as_json):
     """Fit the grading model to your own labelled answers and write a model directory.
 
     DATA is a batch CSV/JSONL file with a `label` column (incorrect/partial/correct, or any
@@ -131,22 +132,28 @@ def calibrate(data_path, input_format, answer_column, question_id_column, questi
                  label_column, score_column, labels_text, scale_text, bins, group_by, group_column, group_regex)
     bar, update = _progress(quiet, len(data), " answers")
     try:
-        opts = Options(estimator=estimator, memory=not no_memory, cohort=cohort, embedder=embedder)
+        opts = Options(estimator=estimator, memory=memory, cohort=cohort, embedder=embedder)
         run = run_calibration(grader, data, cv=cv, opts=opts, progress=update)
     finally:
         if bar:
             bar.close()
     out = save_run(run, out_dir)
+    chosen = run.model.metadata["options"]
     summary = {"model_dir": str(out), "rows": len(data), "questions": len(set(data.keys)),
+               "estimator": chosen["estimator"], "memory": chosen["memory"],
+               "warnings": run.model.metadata["warnings"],
                "skipped_empty_answers": data.skipped_empty, "label_scheme": data.scheme.to_dict(),
                "cv": run.cv.to_dict() if run.cv else None, "in_sample": run.in_sample,
                "report": str(out / "report.html")}
     if as_json:
         click.echo(json.dumps(summary, indent=1))
         return
+    for warning in summary["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
     if run.cv:
         click.echo(f"{cv}-fold cross-validation grouped by {data.group_by} ({len(data)} answers, "
-                   f"{len(set(data.keys))} questions):")
+                   f"{len(set(data.keys))} questions); estimator {chosen['estimator']}, "
+                   f"answer memory {'on' if chosen['memory'] else 'off'}:")
         click.echo(_table(run.cv.systems))
     else:
         click.echo("In-sample (no cross-validation):")

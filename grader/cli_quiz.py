@@ -14,9 +14,10 @@ import click
 
 from .cli import bank_option, friendly_errors, json_option, main, model_option, render_result, rubrics_option
 from .errors import GraderError
+from .settings import DB_ENV
 
 db_option = click.option(
-    "--db", "db_path", type=click.Path(dir_okay=False), envvar="GRADER_DB",
+    "--db", "db_path", type=click.Path(dir_okay=False), envvar=DB_ENV,
     help="Quiz database file (default: quiz.sqlite3 in the user data dir; env GRADER_DB).")
 
 COMMANDS_HELP = (":skip  next question (nothing stored)   :reveal  show the reference (counts as a miss)\n"

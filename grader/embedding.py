@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import GraderError
+from .settings import BACKEND_ENV
 
 MAX_TOKENS = 256  # the models were trained on 128-256 wordpieces; longer input is truncated
 DIM = 384         # both packaged MiniLM backends
@@ -204,7 +205,6 @@ BACKENDS = {
     "all-minilm-l6-torch": lambda: TorchEmbedder(_minilm_dir()),
 }
 DEFAULT_BACKEND = "paraphrase-minilm-l3-onnx"
-BACKEND_ENV = "GRADER_EMBEDDER"
 
 
 class CachedEmbedder:

@@ -16,9 +16,8 @@ from .features import FEATURES, Pairing, feature_matrix, select
 from .model import GradingModel
 from .pooling import TextBatch
 from .rubric import Rubric, RubricDrafter, drafting_fingerprint, load_rubrics, parse_rubric
+from .settings import JUDGE_AGREES, MAX_ANSWER_CHARS, MODEL_ENV, RUBRICS_ENV
 
-MAX_ANSWER_CHARS = 5000   # past this an answer is cut before embedding; the note says so
-MODEL_ENV = "GRADER_MODEL"
 
 
 def default_model_path() -> Path:
@@ -103,7 +102,7 @@ class Grader:
 
         bank = load_bank(bank_dir)
         if rubrics_dir is None:
-            rubrics_dir = os.environ.get("GRADER_RUBRICS")
+            rubrics_dir = os.environ.get(RUBRICS_ENV)
         if rubrics_dir is None:
             own = Path(bank.directory) / "rubrics" if bank.directory and Path(bank.directory).is_dir() else None
             rubrics_dir = own if own and own.is_dir() else (default_rubrics_dir() if bank_dir is None else None)
@@ -272,9 +271,6 @@ class Grader:
             result.scaled_score = round(lo + score * (hi - lo), 3)
         result.feedback = feedback_text(result, matches, labels)
         return result
-
-
-JUDGE_AGREES = 0.5   # the judge's probability from which it counts as saying "right"
 
 
 def coherent_label(k: int, n_labels: int, matches: list[ConceptMatch], judged: float | None) -> int:

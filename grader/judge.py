@@ -37,6 +37,27 @@ def closest_references(references: list[str], answer: str, k: int = MAX_REFERENC
     return sorted(references, key=lambda r: -len(a & _words(r)) / (len(_words(r)) or 1))[:k]
 
 
+def file_digest(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_digest(path: Path, expected: str | None) -> None:
+    """A judge file that is not the one its metadata names (damaged, swapped or tampered with) is
+    refused before onnxruntime parses it."""
+    try:
+        actual = file_digest(path)
+    except OSError as e:
+        raise GraderError(f"{path}: the answer judge is missing or unreadable ({e.strerror})") from None
+    if actual != expected:
+        raise GraderError(f"{path}: does not match the digest in judge.json (damaged or altered); reinstall grader")
+
+
 class Judge:
     """`probability(pairs)`: for each (reference, answer), the probability the answer is right."""
 
@@ -51,6 +72,8 @@ class Judge:
             raise GraderError(f"{meta_path}: the answer judge is missing or unreadable ({e})") from None
         if self.metadata.get("format") != JUDGE_FORMAT:
             raise GraderError(f"{meta_path}: not a grader judge (expected format {JUDGE_FORMAT!r})")
+        for name in ("model.onnx", "tokenizer.json"):
+            _check_digest(directory / name, (self.metadata.get("sha256") or {}).get(name))
         self.max_length = int(self.metadata.get("max_length", 128))
         opts = ort.SessionOptions()
         if threads:

@@ -24,8 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import GraderError
+from .settings import DB_ENV
 
-DB_ENV = "GRADER_DB"
 SCHEMA_VERSION = 1
 LABELS = ("incorrect", "partial", "correct")
 

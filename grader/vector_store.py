@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from .embedding import Encoded
+from .settings import CACHE_ENV
 
-CACHE_ENV = "GRADER_CACHE_DIR"   # a directory, or "off" to disable the store
 
 
 def default_cache_dir() -> Path | None:
