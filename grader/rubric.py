@@ -114,43 +114,118 @@ def load_rubrics(directory: Path | None) -> dict[str, Rubric]:
 # --- drafting -----------------------------------------------------------------------------
 
 _ABBREVIATION = re.compile(r"\b([A-Za-z][A-Za-z\- ]{3,60}?)\s*\(([A-Z][A-Za-z0-9\-]{1,9}s?)\)")
-_BAD_EDGE = STOPWORDS | NEGATIONS | {"e", "g", "eg", "ie", "etc", "like", "use", "used", "using", "make",
-                                     "makes", "allow", "allows", "help", "helps", "way", "called", "known",
-                                     "well", "example", "thus", "therefore", "e.g", "i.e", "often", "up", "down",
-                                     "out", "allowing", "model", "models", "deep", "highly", "between", "prevent",
-                                     "prevents", "computes", "compute", "important", "different", "various",
-                                     "specific", "particular", "certain", "new", "good", "better", "typically",
-                                     "usually", "commonly", "common", "process", "approach", "technique",
-                                     "techniques", "method", "methods", "cornerstone", "set", "sets", "based"}
-
-
+# Words that carry no concept and end a phrase: a candidate is split at them. "of" is not among
+# them, so "curse of dimensionality" stays whole; it still may not start or end a phrase.
+_BREAKERS = (STOPWORDS - {"of"}) | NEGATIONS | frozenset("""
+during while through via within without across among per upon because since until unless whether
+although though against toward towards despite beyond along around above below like instead rather
+even yet still already again always never often sometimes thus hence therefore however e g eg ie
+etc i.e e.g us re ll ve d m t use used using uses make makes made allow allows allowing help helps
+lets let become becomes get gets called known way well order able later earlier between before
+after once whereas including
+""".split())
+# Modifiers that give a noun its sense ("good minimum", "deep networks") but name nothing alone
+# and leave a phrase dangling when they end it.
+_MODIFIERS = frozenset("""
+good better best new different important various specific particular certain common deep high low
+large small early late single multiple local global main key major entire whole overall similar
+same several additional extra general typical possible available useful necessary essential
+crucial critical significant relevant efficient sufficient simple complex easy hard fast slow
+effective expensive cheap powerful robust fewer less greater lower higher larger smaller accurate
+appropriate popular noisy black little state-of-the-art
+""".split())
+_BAD_EDGE = _BREAKERS | frozenset("""
+of model models process approach technique techniques method methods cornerstone set sets based
+prevent prevents compute computes example typically usually commonly up down out
+""".split())
+# Nouns too general to be a concept without their modifier ("minimum" of what? which "data"?).
+_GENERIC = frozenset("""
+minimum maximum value values time times data network networks training input inputs output
+outputs result results number numbers problem problems information function functions layer
+layers step steps change changes type types part parts size level levels rate rates term terms
+form case cases point points amount thing things task tasks system systems issue issues faster
+slower ways
+""".split())
+# Suffixes of adjectives, adverbs and participles: a phrase ending in one is a fragment
+# ("tasks with limited", "precise and effective"); the exceptions are nouns.
+_DANGLING_SUFFIX = re.compile(r"(?:ly|[^e]ed|ous|ful|ive|able|ible|ic|al|est|'s)$")
+_SUFFIX_NOUNS = frozenset("""
+anomaly family assembly objective derivative alternative variable variables table logic metric
+topic heuristic arithmetic signal interval removal trial tutorial potential material proposal
+residual terminal animal manual principal interest request forest contest manifest
+""".split())
 _BREAK = re.compile(r"[.;:!?\n()\[\],]")
+_MODALS = frozenset("can could may might must should will would".split())
+_DETERMINERS = frozenset("the a an its their it them this these those each all both our your his her".split())
 
 
-def _candidate_spans(text: str, max_len: int = 3) -> dict[str, list[tuple[int, int]]]:
-    """Candidate key phrases (1-3 word n-grams not starting or ending in a function word) with
-    the character spans where they occur."""
-    out: dict[str, list[tuple[int, int]]] = {}
+def _dangling(word: str) -> bool:
+    """A word that cannot end a concept name: a function word, a bare modifier or a word with an
+    adjective, adverb or participle suffix."""
+    if word in _BAD_EDGE or word in _MODIFIERS:
+        return True
+    return len(word) > 4 and word not in _SUFFIX_NOUNS and bool(_DANGLING_SUFFIX.search(word))
+
+
+def _acceptable(gram: list[str], surface: str) -> bool:
+    if gram[0] in _BAD_EDGE or _dangling(gram[-1]):
+        return False
+    # Stray letters ("w x b", "th input") are formula symbols or broken contractions, not words.
+    if any(len(w) < 3 and w != "of" and not (surface.isupper() and len(surface) > 1) for w in gram):
+        return False
+    if len(gram) == 1:
+        # A lone word must be a term in its own right: an acronym, or a specific noun.
+        return surface.isupper() or (gram[0] not in _GENERIC and len(gram[0]) >= 4)
+    return gram.count("of") <= 1
+
+
+def _runs(text: str):
+    """(offset, word spans) of the stretches of content words between punctuation and breakers."""
     pos = 0
     for sentence in _BREAK.split(text):
         start = text.find(sentence, pos)
         pos = start + len(sentence)
+        run: list[tuple[str, int, int]] = []
         spans = word_spans(sentence)
-        ws = [w for w, _, _ in spans]
+        for k, span in enumerate(spans):
+            # A contraction other than a possessive ("they're") is a pronoun and its verb.
+            if span[0] in _BREAKERS or "'" in span[0][:-2] or span[0][0].isdigit() \
+                    or _is_verb(span[0], spans[k + 1:k + 2]):
+                if run:
+                    yield start, run
+                run = []
+            else:
+                run.append(span)
+        if run:
+            yield start, run
+
+
+def _is_verb(word: str, following) -> bool:
+    """"changes" or "lowering" right before "the"/"it" takes an object: it is the verb of a clause
+    ("scheduler changes the rate"), which would glue subject and verb into one phrase."""
+    if not following or following[0][0] not in _DETERMINERS:
+        return False
+    return word.endswith("ing") or (word.endswith("s") and not word.endswith(("ss", "us", "is")))
+
+
+def _candidate_spans(text: str, max_len: int = 4) -> dict[str, list[tuple[int, int]]]:
+    """Candidate key phrases with the character spans where they occur: n-grams of up to
+    `max_len` content words (an inner "of" allowed) that start with a content word or a
+    modifier and end in a noun-like word, so never a stop-word fragment or a whole clause."""
+    # Curly apostrophes would split "don’t" into "don" and "t"; the swap keeps every offset.
+    text = text.replace("\u2019", "'")
+    out: dict[str, list[tuple[int, int]]] = {}
+    for offset, run in _runs(text):
+        ws = [w for w, _, _ in run]
         for n in range(1, max_len + 1):
             for i in range(len(ws) - n + 1):
-                gram = ws[i:i + n]
-                if gram[0] in _BAD_EDGE or gram[-1] in _BAD_EDGE or any(w in NEGATIONS for w in gram):
-                    continue
-                if n == 1 and (len(gram[0]) < 4 and not gram[0].isupper()):
-                    continue
-                if any(w.isdigit() for w in gram):
-                    continue
-                out.setdefault(" ".join(gram), []).append((start + spans[i][1], start + spans[i + n - 1][2]))
+                begin, end = offset + run[i][1], offset + run[i + n - 1][2]
+                if _acceptable(ws[i:i + n], text[begin:end]):
+                    out.setdefault(" ".join(ws[i:i + n]), []).append((begin, end))
     return out
 
 
-def _candidates(text: str, max_len: int = 3) -> Counter:
+def _candidates(text: str, max_len: int = 4) -> Counter:
     return Counter({c: len(where) for c, where in _candidate_spans(text, max_len).items()})
 
 
@@ -174,11 +249,25 @@ class RubricDrafter:
 
     def fit(self, questions: list[Question]) -> "RubricDrafter":
         self.doc_freq_: Counter = Counter()
+        self.verb_stems_: set[str] = set()
         for q in questions:
             text = " ".join(r.text for r in q.references)
             self.doc_freq_.update({" ".join(stem(w) for w in c.split()) for c in _candidates(text)})
+            self.verb_stems_ |= _verb_stems(words(text))
         self.n_docs_ = max(1, len(questions))
         return self
+
+    def _names_a_concept(self, phrase: str, question_stems: set[str]) -> bool:
+        """Not mostly words of the question, not a bare verb ("solve", "takes") and not a
+        subject glued to its verb ("mode collapse occurs")."""
+        ws = phrase.split()
+        if 2 * sum(stem(w) in question_stems for w in ws) > len(ws):
+            return False
+        verbs = getattr(self, "verb_stems_", set())
+        last = ws[-1]
+        if len(ws) == 1:
+            return last.endswith("ing") or stem(last) not in verbs
+        return not (last.endswith("s") and not ws[-2].endswith("s") and stem(last) in verbs)
 
     def _idf(self, phrase: str) -> float:
         key = " ".join(stem(w) for w in phrase.split())
@@ -207,12 +296,12 @@ class RubricDrafter:
                 where.setdefault(c, (k_ref, *v[0]))
         if short:
             # A flashcard answer is itself the concept: keep it whole when it is short.
-            whole = " ".join(words(refs[0].text))
+            whole = " ".join(_trim(list(words(refs[0].text))))
             if 0 < len(whole.split()) <= 5:
                 counts[whole] += 10
-        cands = [c for c in counts if not all(stem(w) in question_stems for w in c.split())] or list(counts)
+        cands = [c for c in counts if self._names_a_concept(c, question_stems)] or list(counts)
         if not cands:
-            cands = [" ".join(words(ref_text)[:4])]
+            cands = [" ".join((_trim(list(words(ref_text))) or list(words(ref_text)))[:4])]
         cands = sorted(cands, key=lambda c: -counts[c])[:60]
 
         # Each candidate's vector is pooled from the reference's own token vectors: no extra
@@ -225,7 +314,7 @@ class RubricDrafter:
         vecs = np.stack(vecs)
         ref_vecs = np.stack([e.vector for e in encoded])
         semantic = (vecs @ ref_vecs.T).max(axis=1)
-        lexical = np.array([math.log1p(counts[c]) * self._idf(c) * (1 + 0.15 * (len(c.split()) - 1)) for c in cands])
+        lexical = np.array([math.log1p(counts[c]) * self._idf(c) * (1 + 0.3 * (len(c.split()) - 1)) for c in cands])
         lexical = lexical / (lexical.max() + 1e-9)
         relevance = 0.5 * semantic + 0.5 * lexical
 
@@ -251,6 +340,27 @@ class RubricDrafter:
             c.weight = round(c.weight / total, 3)
         concepts[0].required = True
         return Rubric(question.id, concepts, drafted=True)
+
+
+def _verb_stems(ws: tuple[str, ...]) -> set[str]:
+    """Stems of the words seen used as verbs: after a modal ("can overfit") or before an object
+    ("reduce the")."""
+    out = set()
+    for a, b in zip(ws, ws[1:]):
+        if a in _MODALS and b not in _BREAKERS:
+            out.add(stem(b))
+        if b in _DETERMINERS and a not in _BAD_EDGE and not a.endswith("ing"):
+            out.add(stem(a))
+    return out
+
+
+def _trim(ws: list[str]) -> list[str]:
+    """A short answer without the function words at its edges ("to prevent overfitting")."""
+    while ws and ws[0] in _BAD_EDGE:
+        ws = ws[1:]
+    while ws and _dangling(ws[-1]):
+        ws = ws[:-1]
+    return ws
 
 
 def _stem_overlap(phrase: str, others: list[str]) -> float:
