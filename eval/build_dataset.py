@@ -69,7 +69,7 @@ def source_index(bank):
 
 def main():
     rng = random.Random(SEED)
-    bank = load_bank(ROOT / "questions")
+    bank = load_bank(ROOT / "grader" / "data" / "questions")
     index = source_index(bank)
     rows = []
     unmapped = Counter()

@@ -94,7 +94,7 @@ def load_asag(name: str) -> list[Row]:
 def load_indomain() -> list[Row]:
     from grader.bank import load_bank
 
-    bank = load_bank(ROOT / "questions")
+    bank = load_bank(ROOT / "grader" / "data" / "questions")
     rows = []
     for line in INDOMAIN.read_text(encoding="utf-8").splitlines():
         if not line.strip():

@@ -77,8 +77,8 @@ def _match_matrix(drafted, reviewed, question_stems, embedder) -> np.ndarray:
 
 
 def evaluate(label: str) -> dict:
-    bank = load_bank(ROOT / "questions")
-    rubrics = load_rubrics(ROOT / "rubrics")
+    bank = load_bank(ROOT / "grader" / "data" / "questions")
+    rubrics = load_rubrics(ROOT / "grader" / "data" / "rubrics")
     embedder = get_embedder(None)
     t0 = time.perf_counter()
     drafter = RubricDrafter(embedder).fit(list(bank))

@@ -43,7 +43,7 @@ def main():
     sample = [json.loads(l) for l in (DATA / "sample.jsonl").read_text().splitlines() if l.strip()]
     gold = {json.loads(l)["pair_id"]: json.loads(l)["status"]
             for l in (DATA / "annotations.jsonl").read_text().splitlines() if l.strip()}
-    grader = Grader.from_paths(ROOT / "questions", ROOT / "rubrics")
+    grader = Grader.from_paths(ROOT / "grader" / "data" / "questions", ROOT / "grader" / "data" / "rubrics")
     answers = list(dict.fromkeys((p["question_id"], p["answer"]) for p in sample))
     results = grader.grade_many(answers)
     status_of = {}

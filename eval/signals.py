@@ -36,7 +36,7 @@ def questions_of(rows):
     from grader.bank import load_bank
     from grader.grading import user_question
 
-    bank = load_bank(ROOT / "questions")
+    bank = load_bank(ROOT / "grader" / "data" / "questions")
     made = {}
     out = []
     for r in rows:
@@ -60,11 +60,11 @@ def base_features(rows, drafted: bool) -> np.ndarray:
     from grader.model import GradingModel
     from grader.rubric import load_rubrics
 
-    grader = Grader(None, {} if drafted else load_rubrics(ROOT / "rubrics"), GradingModel(features=TEXT_SIGNALS),
+    grader = Grader(None, {} if drafted else load_rubrics(ROOT / "grader" / "data" / "rubrics"), GradingModel(features=TEXT_SIGNALS),
                     get_embedder(None))
     from grader.bank import load_bank
 
-    grader.bank = load_bank(ROOT / "questions")   # the drafter learns its idf from the bank
+    grader.bank = load_bank(ROOT / "grader" / "data" / "questions")   # the drafter learns its idf from the bank
     items = list(zip(questions_of(rows), [r.answer for r in rows]))
     X = np.zeros((len(items), len(TEXT_SIGNALS)))
     for i in range(0, len(items), 2048):

@@ -46,11 +46,18 @@ class Question:
         return bool(self.references)
 
 
+def package_data(name: str) -> Path:
+    """A folder shipped inside the package (bank, rubrics), found the way an installed wheel has it."""
+    from importlib.resources import files
+
+    return Path(str(files("grader").joinpath("data", name)))
+
+
 def default_bank_dir() -> Path:
     env = os.environ.get(BANK_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "questions"
+    return package_data("questions")
 
 
 def _require(mapping, key, path, where, kind=str):

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .bank import Bank, Question, Reference
+from .bank import Bank, Question, Reference, package_data
 from .concepts import ConceptMatch, ConceptMatcher
 from .errors import DataError, GraderError
 from .features import FEATURES, Pairing, feature_matrix, select
 from .model import GradingModel
 from .pooling import TextBatch
 from .rubric import Rubric, RubricDrafter, drafting_fingerprint, load_rubrics, parse_rubric
-from .settings import JUDGE_AGREES, MAX_ANSWER_CHARS, MODEL_ENV, RUBRICS_ENV
+from .settings import CONCEPT_JUDGE_THRESHOLD, JUDGE_AGREES, MAX_ANSWER_CHARS, MODEL_ENV, RUBRICS_ENV
 
 
 
@@ -25,7 +25,7 @@ def default_model_path() -> Path:
 
 
 def default_rubrics_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "rubrics"
+    return package_data("rubrics")
 
 
 @dataclass
@@ -240,11 +240,26 @@ class Grader:
             X, matches = self.featurize([(q, a) for _, q, a in prepared])
             proba = self.model.predict_proba(X)
             scores = self.model.predict_grade(X, proba)
-            judged = X[:, self.model.features.index("judge")] if "judge" in self.model.features else \
-                [None] * len(prepared)
+            uses_judge = "judge" in self.model.features
+            judged = X[:, self.model.features.index("judge")] if uses_judge else [None] * len(prepared)
+            if uses_judge:
+                matches = self._recheck_missed([a for _, _, a in prepared], matches)
             for (i, q, a), p, s, m, j, note in zip(prepared, proba, scores, matches, judged, notes):
                 results[i] = self._result(q, p, float(s), m, note, None if j is None or np.isnan(j) else float(j))
         return results
+
+    def _recheck_missed(self, answers: list[str], matches: list[list[ConceptMatch]]) -> list[list[ConceptMatch]]:
+        """Concepts the matcher missed, read once more by the judge against the whole answer: a
+        paraphrase that shares no word with any of the concept's phrases is covered all the same,
+        and feedback must not call it missing."""
+        from dataclasses import replace
+
+        pairs = [(m.concept.name, a) for a, ms in zip(answers, matches) for m in ms if m.status == "missed"]
+        if not pairs:
+            return matches
+        found = iter(self.judge.probability(pairs) >= CONCEPT_JUDGE_THRESHOLD)
+        return [[replace(m, status="matched", how="judge") if m.status == "missed" and next(found) else m for m in ms]
+                for ms in matches]
 
     def _empty(self, q: Question) -> GradeResult:
         labels = self.model.labels

@@ -12,3 +12,4 @@ BACKEND_ENV = "GRADER_EMBEDDER"     # the embedding backend
 # Grading.
 MAX_ANSWER_CHARS = 5000   # past this an answer is cut before embedding; the note says so
 JUDGE_AGREES = 0.5        # the judge's probability from which it counts as saying "right"
+CONCEPT_JUDGE_THRESHOLD = 0.5   # the judge's probability from which a concept the matcher missed counts as covered

@@ -16,7 +16,7 @@ import fixes
 import meta
 
 HERE = Path(__file__).parent
-QDIR = HERE.parent.parent / "questions"
+QDIR = HERE.parent.parent / "grader" / "data" / "questions"
 DOCS = {"000": "000_df905a8a8cf0025f.txt", "001": "001_c25c875d97c1ea47.txt",
         "002": "002_24f93a4f6d76b7df.txt", "003": "003_b0cf2ebfb7c74b96.txt",
         "004": "004_f3433d39ae6a16b7.txt"}

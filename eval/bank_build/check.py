@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-QDIR = Path(__file__).resolve().parent.parent.parent / "questions"
+QDIR = Path(__file__).resolve().parent.parent.parent / "grader" / "data" / "questions"
 TOPICS = {"fundamentals", "optimization", "regularization", "cnn", "rnn", "transformers",
           "generative", "training", "deployment", "applications", "learning-paradigms"}
 LEVELS = {"basic", "intermediate", "advanced"}
