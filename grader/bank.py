@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,6 +127,9 @@ class Bank:
                 raise DataError(q.path, f"questions[{q.id}].id",
                                 f"duplicate id (also in {self.questions[q.id].path})")
             self.questions[q.id] = q
+        self._by_folded: dict[str, list[str]] = {}
+        for qid in self.questions:
+            self._by_folded.setdefault(qid.casefold(), []).append(qid)
 
     def __len__(self):
         return len(self.questions)
@@ -133,15 +138,39 @@ class Bank:
         return iter(self.questions.values())
 
     def __contains__(self, qid):
-        return qid in self.questions
+        return self.resolve(qid) is not None
+
+    def resolve(self, qid: str) -> str | None:
+        """The bank's id for `qid`: itself, or the one id equal to it but for case (people type
+        Q004-035 for q004-035); None when there is no such id, or several."""
+        if qid in self.questions:
+            return qid
+        same = self._by_folded.get(str(qid).casefold(), [])
+        return same[0] if len(same) == 1 else None
 
     def get(self, qid: str) -> Question:
-        try:
-            return self.questions[qid]
-        except KeyError:
-            raise GraderError(f"unknown question id {qid!r} in bank {self.directory}") from None
+        found = self.resolve(qid)
+        if found is not None:
+            return self.questions[found]
+        raise GraderError(self.unknown_id_message(qid))
+
+    def unknown_id_message(self, qid: str) -> str:
+        folded = self._by_folded
+        same = folded.get(str(qid).casefold(), [])
+        if len(same) > 1:
+            return f"question id {qid!r} matches {', '.join(same)} but for case; give the exact id"
+        close = difflib.get_close_matches(str(qid).casefold(), folded, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(folded[c][0] for c in close)}?" if close else ""
+        return f"unknown question id {qid!r} in bank {self.directory}{hint}"
+
+    def counts(self, with_reference: bool | None = True) -> dict[str, dict[str, int]]:
+        """Questions per topic and per level, every allowed value listed (0 when absent)."""
+        chosen = [q for q in self if with_reference is None or q.has_reference == with_reference]
+        topics, levels = Counter(q.topic for q in chosen), Counter(q.level for q in chosen)
+        return {"topics": {t: topics[t] for t in TOPICS}, "levels": {lv: levels[lv] for lv in LEVELS}}
 
     def filter(self, topic=None, level=None, text=None, ids=None, with_reference=None) -> list[Question]:
+        check_topics_and_levels(topic, level)
         out = []
         for q in self:
             if topic and q.topic not in _as_set(topic):
@@ -160,6 +189,15 @@ class Bank:
 
 def _as_set(value):
     return {value} if isinstance(value, str) else set(value)
+
+
+def check_topics_and_levels(topic=None, level=None) -> None:
+    """A one-line error naming the allowed values, for a --topic or --level that no question can
+    have: filtering by it would silently list nothing."""
+    for name, given, allowed in (("topic", topic, TOPICS), ("level", level, LEVELS)):
+        for value in sorted(_as_set(given or ())):
+            if value not in allowed:
+                raise GraderError(f"unknown {name} {value!r}; choose from: {', '.join(allowed)}")
 
 
 def load_questions_file(path: Path) -> list[Question]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import difflib
 import gc
 import io
 import itertools
@@ -30,12 +31,45 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
+# The options that rename each column, for errors that tell what to give.
+COLUMN_OPTIONS = {"answer": "--answer-column", "question_id": "--question-id-column",
+                  "question": "--question-column", "reference": "--reference-column"}
+
+
 @dataclass
 class ColumnMap:
     answer: str = "answer"
     question_id: str = "question_id"
     question: str = "question"
     reference: str = "reference_answer"
+
+    def resolve(self, header, source) -> "ColumnMap":
+        """These columns as the file spells them: `Answer` is taken for `answer` when it is the
+        only cell equal to it but for case."""
+        return ColumnMap(**{name: find_column(getattr(self, name), header, source, option) or getattr(self, name)
+                            for name, option in COLUMN_OPTIONS.items()})
+
+
+def find_column(name: str, header, source, option: str) -> str | None:
+    """`name` itself if the header has it, else the one header cell equal to it but for case;
+    None if there is none. Several such cells are an error naming them and `option`."""
+    if name in header:
+        return name
+    same = [h for h in header if isinstance(h, str) and h.casefold() == name.casefold()]
+    if len(same) > 1:
+        raise GraderError(f"{source}: columns {', '.join(repr(h) for h in same)} all match '{name}'; "
+                          f"choose one with {option} {same[0]}")
+    return same[0] if same else None
+
+
+def missing_column(name: str, header, source, option: str) -> GraderError:
+    """The error for a required column the header lacks, with the closest header cell as the
+    option to give."""
+    cells = {h.casefold(): h for h in header if isinstance(h, str)}
+    close = [cells[c] for c in difflib.get_close_matches(name.casefold(), cells, n=1, cutoff=0.6)]
+    hint = f"; if it is '{close[0]}', give {option} {close[0]}" if close else f"; name yours with {option} NAME"
+    listed = ", ".join(h for h in header if isinstance(h, str))
+    return GraderError(f"{source}: missing required column '{name}' (columns: {listed}){hint}")
 
 
 @dataclass
@@ -210,7 +244,7 @@ class _Writer:
             elif self._header_read:
                 self.columns = [_key_of(cell, rows[0]) for cell in self.columns]
                 self._header_read = False
-            writer = csv.writer(self.handle)
+            writer = csv.writer(self.handle, lineterminator="\n")
             if not self.header_written:
                 # Column names come from the input file, and a spreadsheet runs header cells too.
                 writer.writerow([neutralise_formula(c) for c in self.columns])
@@ -298,6 +332,43 @@ def _rarer_collections(young_threshold: int = 50_000):
         gc.unfreeze()
 
 
+def question_for(row: dict, columns: ColumnMap, bank, made: dict | None = None):
+    """(the question to grade a row against, None), or (None, an error message). A row names a
+    `bank` id, or carries its own question and references; `made` keeps the questions built
+    from rows, so that rows repeating a question share one."""
+    from .grading import user_question
+
+    c = columns
+    if "_parse_error" in row:
+        return None, row["_parse_error"]
+    qid = str(row.get(c.question_id, "") or "").strip()
+    refs = row.get("reference_answers")
+    if isinstance(refs, str):
+        refs = [refs]
+    refs = [str(r) for r in (refs or []) if r is not None and str(r).strip()]
+    first = str(row.get(c.reference, "") or "").strip()
+    extra = [str(row[k]).strip() for k in sorted(row, key=_ref_order)
+             if k.startswith(c.reference + "_") and row[k] not in (None, "") and str(row[k]).strip()]
+    refs = ([first] if first else []) + extra + refs
+    if qid and bank is not None and qid in bank and not refs:
+        q = bank.get(qid)
+        if not q.has_reference:
+            return None, f"question {qid} has no reference answer yet"
+        return q, None
+    question_text = str(row.get(c.question, "") or "").strip()
+    if refs:
+        if not question_text and not qid:
+            return None, f"no '{c.question}' text for the reference answer"
+        key = (qid, question_text, tuple(refs))
+        made = {} if made is None else made
+        if key not in made:
+            made[key] = user_question(question_text or qid, refs, qid or None)
+        return made[key], None
+    if qid:
+        return None, f"unknown question_id {qid!r} (not in the bank, and no reference_answer given)"
+    return None, f"no '{c.question_id}', and no '{c.question}' with '{c.reference}'"
+
+
 class BatchJob:
     """Grades every row of an input file with `grader`, writing rows in input order."""
 
@@ -314,36 +385,7 @@ class BatchJob:
 
     def question_for(self, row: dict):
         """The question to grade this row against, or an error message."""
-        from .grading import user_question
-
-        c = self.columns
-        if "_parse_error" in row:
-            return None, row["_parse_error"]
-        qid = str(row.get(c.question_id, "") or "").strip()
-        refs = row.get("reference_answers")
-        if isinstance(refs, str):
-            refs = [refs]
-        refs = [str(r) for r in (refs or []) if r is not None and str(r).strip()]
-        first = str(row.get(c.reference, "") or "").strip()
-        extra = [str(row[k]).strip() for k in sorted(row, key=_ref_order)
-                 if k.startswith(c.reference + "_") and row[k] not in (None, "") and str(row[k]).strip()]
-        refs = ([first] if first else []) + extra + refs
-        if qid and self.grader.bank is not None and qid in self.grader.bank and not refs:
-            q = self.grader.bank.get(qid)
-            if not q.has_reference:
-                return None, f"question {qid} has no reference answer yet"
-            return q, None
-        question_text = str(row.get(c.question, "") or "").strip()
-        if refs:
-            if not question_text and not qid:
-                return None, f"no '{c.question}' text for the reference answer"
-            key = (qid, question_text, tuple(refs))
-            if key not in self._questions:
-                self._questions[key] = user_question(question_text or qid, refs, qid or None)
-            return self._questions[key], None
-        if qid:
-            return None, f"unknown question_id {qid!r} (not in the bank, and no reference_answer given)"
-        return None, f"no '{c.question_id}', and no '{c.question}' with '{c.reference}'"
+        return question_for(row, self.columns, self.grader.bank, self._questions)
 
     def run(self, input_path: str, output_path: str, in_fmt=None, out_fmt=None, resume=False) -> BatchSummary:
         summary = BatchSummary()
@@ -390,7 +432,7 @@ class BatchJob:
                 for first, rows, resolved in self._chunks_embedded_by_window(input_path, in_fmt, done, summary):
                     seen = first + len(rows)
                     t = time.perf_counter()
-                    out_rows = self._grade_chunk(rows, resolved, summary)
+                    out_rows = self._grade_chunk(rows, resolved, summary, first)
                     summary.seconds["grading"] += time.perf_counter() - t
                     t = time.perf_counter()
                     writer.write(out_rows)
@@ -486,20 +528,23 @@ class BatchJob:
         return stats
 
     def _check_columns(self, first_row: dict, source, fmt):
-        c = self.columns
         if "_parse_error" in first_row and len(first_row) == 1 and fmt == "jsonl":
             return
+        self.columns = c = self.columns.resolve(first_row, source)
         keys = set(first_row)
         if c.answer not in keys:
-            raise GraderError(f"{source}: missing required column '{c.answer}' (columns: {', '.join(first_row)})")
+            raise missing_column(c.answer, first_row, source, COLUMN_OPTIONS["answer"])
         has_refs = c.reference in keys or "reference_answers" in keys
         if c.question_id not in keys and not (c.question in keys and has_refs):
             if fmt == "jsonl":
                 return  # JSONL rows may differ; each row is checked on its own
             raise GraderError(f"{source}: needs a '{c.question_id}' column, or '{c.question}' with "
-                              f"'{c.reference}' columns")
+                              f"'{c.reference}' columns (columns: {', '.join(first_row)}); name yours with "
+                              f"--question-id-column, or --question-column and --reference-column")
 
-    def _grade_chunk(self, chunk: list[dict], resolved: list[tuple], summary: BatchSummary) -> list[dict]:
+    def _grade_chunk(self, chunk: list[dict], resolved: list[tuple], summary: BatchSummary,
+                     first_row: int = 0) -> list[dict]:
+        """The chunk's output rows; `first_row` is the input row number (from 0) of its first row."""
         out = [dict(r) for r in chunk]
         todo, positions = [], []
         for i, (row, (q, error)) in enumerate(zip(chunk, resolved)):
@@ -507,6 +552,10 @@ class BatchJob:
             answer = "" if answer is None else str(answer)
             if error:
                 out[i].update({"status": "error", "message": error})
+                if self.keep_records:
+                    self.records.append({"status": "error", "row": first_row + i + 1,
+                                         "question_id": str(row.get(self.columns.question_id, "") or ""),
+                                         "answer": answer[:300], "message": error})
                 continue
             todo.append((q, answer))
             positions.append(i)
@@ -525,8 +574,9 @@ class BatchJob:
                 summary.score_sum += res.score
                 summary.scored += 1
                 if self.keep_records:
-                    self.records.append({"question_id": q.id, "question": q.question, "answer": answer[:300],
-                                         "score": res.score, "label": res.label, "confidence": res.confidence})
+                    self.records.append({"status": "ok", "question_id": q.id, "question": q.question,
+                                         "answer": answer[:300], "score": res.score, "label": res.label,
+                                         "confidence": res.confidence})
         scaled = bool(self.grader.model.metadata.get("scale"))
         for row in out:
             if scaled:
@@ -595,7 +645,7 @@ def _truncate_to_rows(part: Path, fmt: str, rows: int) -> int:
     kept = 0
     with open(part, encoding="utf-8", newline="") as src, open(tmp, "w", encoding="utf-8", newline="") as out:
         records = csv.reader(src) if fmt == "csv" else src
-        write = csv.writer(out).writerow if fmt == "csv" else out.write
+        write = csv.writer(out, lineterminator="\n").writerow if fmt == "csv" else out.write
         # A record is whole when another follows it, or when it ends the file with a newline.
         held = None
         for record in itertools.islice(records, rows + 1):

@@ -9,7 +9,12 @@ from pathlib import Path
 from .report import png_base64, pyplot
 
 
-def write_batch_report(records: list[dict], summary, path: str | Path, least_sure: int = 25) -> None:
+def write_batch_report(records: list[dict], summary, path: str | Path, least_sure: int = 25,
+                       errors_listed: int = 100) -> None:
+    """`records` are `BatchJob.records`: graded rows (status ok) and rows that could not be graded
+    (status error, with their row number and message)."""
+    failed = [r for r in records if r["status"] == "error"]
+    records = [r for r in records if r["status"] == "ok"]
     plt = pyplot()
     scores = [r["score"] for r in records]
     fig, ax = plt.subplots(figsize=(6, 3))
@@ -36,6 +41,13 @@ def write_batch_report(records: list[dict], summary, path: str | Path, least_sur
                 f"<td>{q['sum'] / q['n']:.2f}</td>{cells}</tr>")
 
     unsure = sorted(records, key=lambda r: r["confidence"])[:least_sure]
+    shown = failed[:errors_listed]
+    more = f"<p>… and {len(failed) - len(shown)} more: see the rows with status=error in the output.</p>" \
+        if len(failed) > len(shown) else ""
+    errors = (f"""<h2>Rows not graded ({len(failed)})</h2>
+<table><tr><th>row</th><th>question</th><th>answer</th><th>message</th></tr>
+{''.join(f"<tr><td>{r['row']}</td><td>{e(r['question_id'])}</td><td>{e(r['answer'])}</td><td>{e(r['message'])}</td></tr>" for r in shown)}
+</table>{more}""" if failed else "")
     s = summary.to_dict()
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>grader batch report</title>
@@ -44,6 +56,7 @@ td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px;vertical-align:top}}
 <h1>Batch report</h1>
 <p>{s['rows']} rows, {s['errors']} errors, mean score {s['mean_score']}; labels:
 {e(', '.join(f'{k}: {v}' for k, v in sorted(s['labels'].items())))}</p>
+{errors}
 <h2>Score distribution</h2><img alt="score distribution" src="{histogram}">
 <h2>Hardest questions first (label counts per question)</h2>
 <table><tr><th>id</th><th>question</th><th>answers</th><th>mean score</th>{''.join(f'<th>{e(l)}</th>' for l in labels)}</tr>

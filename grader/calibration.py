@@ -66,6 +66,19 @@ class LabelScheme:
                 "scale": list(self.scale) if self.scale else None}
 
     @classmethod
+    def of_model(cls, metadata: dict) -> "LabelScheme | None":
+        """The scheme a model was calibrated on (`grader calibrate` stores it), or None for a model
+        that does not record one, such as the bundled model."""
+        stored = metadata.get("label_scheme")
+        labels = stored.get("labels") if isinstance(stored, dict) else None
+        if not (isinstance(labels, list) and len(labels) >= 2 and all(isinstance(x, str) for x in labels)):
+            return None
+        scale = stored.get("scale") or metadata.get("scale")
+        if not (isinstance(scale, list) and len(scale) == 2 and all(isinstance(x, (int, float)) for x in scale)):
+            scale = None
+        return cls(tuple(labels), (float(scale[0]), float(scale[1])) if scale else None)
+
+    @classmethod
     def for_scale(cls, lo: float, hi: float, bins: int | None = None) -> "LabelScheme":
         if bins is None:
             span = hi - lo
@@ -146,27 +159,41 @@ def load_labelled(grader, path: str, columns=None, *, labels: tuple[str, ...] | 
                   scale: tuple[float, float] | None = None, bins: int | None = None,
                   label_column: str = "label", score_column: str = "score", group_by: str = "question",
                   group_column: str | None = None, group_regex: str | None = None,
-                  fmt: str | None = None) -> LabelledData:
-    """Read and validate a labelled CSV/JSONL file; every problem is a one-line GraderError."""
-    from .batch import BatchJob, ColumnMap, read_rows
+                  fmt: str | None = None, stored: LabelScheme | None = None) -> LabelledData:
+    """Read and validate a labelled CSV/JSONL file; every problem is a one-line GraderError.
 
-    columns = columns or ColumnMap()
-    job = BatchJob(grader, columns)
+    `grader` may be just the Bank that rows' question ids refer to, so that a file is checked
+    before the embedding model loads. `stored` is the scheme of the model the data is evaluated
+    with (`LabelScheme.of_model`): its scale, or its labels, serve when neither `scale` nor
+    `labels` is given. Column names match the file's in any case when only one header cell does."""
+    from .bank import Bank
+    from .batch import ColumnMap, find_column, missing_column, question_for, read_rows
+
+    bank = grader if isinstance(grader, Bank) else grader.bank
+
     rows = [r for chunk in read_rows(path, fmt) for r in chunk]
     if not rows:
         raise GraderError(f"{path}: no rows")
     first = rows[0]
+    columns = (columns or ColumnMap()).resolve(first, path)
+    made = {}
     if columns.answer not in first:
-        raise GraderError(f"{path}: missing required column '{columns.answer}' (columns: {', '.join(first)})")
+        raise missing_column(columns.answer, first, path, "--answer-column")
+    label_column = find_column(label_column, first, path, "--label-column") or label_column
+    score_column = find_column(score_column, first, path, "--score-column") or score_column
     use_score = scale is not None or (label_column not in first and score_column in first)
     value_column = score_column if use_score else label_column
     if value_column not in first:
         raise GraderError(f"{path}: no '{label_column}' or '{score_column}' column to learn from "
                           f"(columns: {', '.join(first)}); name it with --label-column or --score-column")
+    if use_score and scale is None and stored is not None and stored.scale:
+        scale, bins = stored.scale, bins or stored.k
     if use_score and scale is None:
         raise GraderError(f"{path}: '{score_column}' holds numeric scores; give their scale with --scale LO:HI, e.g. 0:5")
     if group_by in ("column", "assignment") and not group_column:
         raise GraderError(f"--group-by {group_by} needs --group-column NAME")
+    if group_column:
+        group_column = find_column(group_column, first, path, "--group-column") or group_column
     if group_column and group_column not in first:
         raise GraderError(f"{path}: no group column '{group_column}' (columns: {', '.join(first)})")
     pattern = None
@@ -183,7 +210,8 @@ def load_labelled(grader, path: str, columns=None, *, labels: tuple[str, ...] | 
     else:
         present = {str(r.get(label_column, "")).strip() for r in rows} - {""}
         scheme = None
-        for candidate in DEFAULT_LABEL_SETS:
+        own = [stored.labels] if stored is not None and not stored.scale else []
+        for candidate in own + list(DEFAULT_LABEL_SETS):
             if present <= set(candidate):
                 scheme = LabelScheme(candidate)
                 break
@@ -215,7 +243,7 @@ def load_labelled(grader, path: str, columns=None, *, labels: tuple[str, ...] | 
             if raw not in scheme.labels:
                 raise GraderError(f"{where}: unknown label {raw!r}; expected one of {', '.join(scheme.labels)}")
             value = raw
-        q, error = job.question_for(row)
+        q, error = question_for(row, columns, bank, made)
         if error:
             raise GraderError(f"{where}: {error}")
         answer = row.get(columns.answer)

@@ -31,6 +31,10 @@ def friendly_errors(func):
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
+        except BrokenPipeError:
+            # The reader went away (`grader questions list | head`): click's main exits quietly
+            # on it, where the OSError branch below would print "Broken pipe".
+            raise
         except GraderError as exc:
             raise click.ClickException(str(exc)) from None
         except (OSError, UnicodeDecodeError) as exc:
@@ -69,7 +73,9 @@ def questions():
 @json_option
 @friendly_errors
 def questions_list(bank_dir, topic, level, text, include_all, as_json):
-    """List questions: id, topic, level, number of references and the question.
+    """List questions: id, topic, level, number of reference answers and the question.
+
+    Topics and levels, with how many questions each has: `grader questions topics`.
 
     \b
     Example: grader questions list --topic cnn --level basic
@@ -82,9 +88,32 @@ def questions_list(bank_dir, topic, level, text, include_all, as_json):
     if as_json:
         click.echo(json.dumps([_question_dict(q) for q in found], indent=1, ensure_ascii=False))
         return
+    click.echo("id\ttopic\tlevel\treferences\tquestion")
     for q in found:
         click.echo(f"{q.id}\t{q.topic}\t{q.level}\t{len(q.references)}\t{q.question}")
     click.echo(f"{len(found)} questions", err=True)
+
+
+@questions.command("topics")
+@bank_option
+@click.option("--all", "include_all", is_flag=True, help="Count questions that have no reference answer yet too.")
+@json_option
+@friendly_errors
+def questions_topics(bank_dir, include_all, as_json):
+    """List the topics and levels (the values of --topic and --level) with their question counts.
+
+    \b
+    Example: grader questions topics --json
+    """
+    from .bank import load_bank
+
+    counts = load_bank(bank_dir).counts(with_reference=None if include_all else True)
+    if as_json:
+        click.echo(json.dumps(counts, indent=1))
+        return
+    sections = [[f"{kind:<20}questions"] + [f"{name:<20}{n:>9}" for name, n in counts[kind + "s"].items()]
+                for kind in ("topic", "level")]
+    click.echo("\n\n".join("\n".join(lines) for lines in sections))
 
 
 def _question_dict(q):
@@ -179,7 +208,8 @@ def grade(question, answer, reference, bank_dir, rubrics_dir, model_path, as_jso
         q = user_question(question, list(reference))
     else:
         if question not in grader.bank:
-            raise GraderError(f"unknown question id {question!r}; to grade your own question give --reference")
+            raise GraderError(f"{grader.bank.unknown_id_message(question)} "
+                              "(to grade your own question, give --reference)")
         q = grader.bank.get(question)
     result = grader.grade(q, text)
     if as_json:

@@ -36,9 +36,9 @@ def data_options(func):
     return func
 
 
-def _load(grader, data_path, input_format, answer_column, question_id_column, question_column, reference_column,
+def _load(bank, data_path, input_format, answer_column, question_id_column, question_column, reference_column,
           label_column, score_column, labels_text, scale_text, bins, group_by="question", group_column=None,
-          group_regex=None):
+          group_regex=None, stored=None):
     from .batch import ColumnMap
     from .calibration import load_labelled, parse_labels, parse_scale
 
@@ -46,11 +46,11 @@ def _load(grader, data_path, input_format, answer_column, question_id_column, qu
         raise GraderError("reading labelled answers from stdin, but stdin is a terminal; pipe a file or give a path")
     if labels_text and scale_text:
         raise GraderError("give either --labels (categories) or --scale (numeric scores), not both")
-    return load_labelled(grader, data_path, ColumnMap(answer_column, question_id_column, question_column, reference_column),
+    return load_labelled(bank, data_path, ColumnMap(answer_column, question_id_column, question_column, reference_column),
                          labels=parse_labels(labels_text) if labels_text else None,
                          scale=parse_scale(scale_text) if scale_text else None, bins=bins,
                          label_column=label_column, score_column=score_column, group_by=group_by,
-                         group_column=group_column, group_regex=group_regex, fmt=input_format)
+                         group_column=group_column, group_regex=group_regex, fmt=input_format, stored=stored)
 
 
 def _progress(quiet, total, unit):
@@ -128,8 +128,9 @@ def calibrate(data_path, input_format, answer_column, question_id_column, questi
         group_by = "column" if group_column else "question"
     if group_by in ("question", "answer"):
         group_column = None
-    data = _load(grader, data_path, input_format, answer_column, question_id_column, question_column, reference_column,
-                 label_column, score_column, labels_text, scale_text, bins, group_by, group_column, group_regex)
+    data = _load(grader.bank, data_path, input_format, answer_column, question_id_column, question_column,
+                 reference_column, label_column, score_column, labels_text, scale_text, bins, group_by, group_column,
+                 group_regex)
     bar, update = _progress(quiet, len(data), " answers")
     try:
         opts = Options(estimator=estimator, memory=memory, cohort=cohort, embedder=embedder)
@@ -181,12 +182,17 @@ def eval_command(data_path, input_format, answer_column, question_id_column, que
       grader eval mohler.csv --scale 0:5 --answer-column student_answer --reference-column desired_answer \\
           --score-column score_avg --model mohler-model --json
     """
-    from .calibration import concept_rates, evaluate, per_question_table
+    from .bank import load_bank
+    from .calibration import LabelScheme, concept_rates, evaluate, per_question_table
     from .grading import Grader
+    from .model import GradingModel
 
+    # The file is read and checked, with the labels or scale the model was calibrated on, before
+    # the embedding model loads (seconds for a torch one); reading bank and model twice costs less.
+    stored = LabelScheme.of_model(GradingModel.load(model_path).metadata) if model_path else None
+    data = _load(load_bank(bank_dir), data_path, input_format, answer_column, question_id_column, question_column,
+                 reference_column, label_column, score_column, labels_text, scale_text, bins, stored=stored)
     grader = Grader.from_paths(bank_dir, rubrics_dir, model_path)
-    data = _load(grader, data_path, input_format, answer_column, question_id_column, question_column, reference_column,
-                 label_column, score_column, labels_text, scale_text, bins)
     bar, update = _progress(quiet, len(data), " answers")
     try:
         metrics, proba, t, matches = evaluate(grader, data, progress=update)

@@ -172,16 +172,11 @@ def quiz(topic, level, count, ids, seed, ahead, db_path, bank_dir, rubrics_dir, 
       grader quiz --ids q004-035 --db /tmp/quiz.sqlite3
       printf 'Dropout zeroes random units while training\\n:skip\\n' | grader quiz -n 2 --seed 1
     """
-    from .bank import LEVELS, TOPICS, load_bank
+    from .bank import check_topics_and_levels, load_bank
     from .quiz import plan_quiz
     from .store import utcnow
 
-    for t in topic:
-        if t not in TOPICS:
-            raise GraderError(f"unknown topic {t!r}; choose from: {', '.join(TOPICS)}")
-    for lv in level:
-        if lv not in LEVELS:
-            raise GraderError(f"unknown level {lv!r}; choose from: {', '.join(LEVELS)}")
+    check_topics_and_levels(topic, level)
     if model_path and not Path(model_path).exists():
         raise GraderError(f"{model_path}: model not found")
     id_list = _split_ids(ids)

@@ -166,7 +166,12 @@ class TorchEmbedder(_TokenizerMixin):
     def __init__(self, model_dir: Path):
         import torch
         from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
 
+        # transformers draws "Loading weights" progress bars and logs notices on stderr, in the
+        # middle of a command's own output.
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
         torch.set_grad_enabled(False)
         self._torch = torch
         self.model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
