@@ -25,6 +25,8 @@ rubrics. The shared files are read in place, never copied; a missing one is skip
 from __future__ import annotations
 
 import json
+import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 INDOMAIN = ROOT / "eval" / "data" / "labelled.jsonl"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "eval"))
 SOURCES = ("mohler", "scientsbank", "beetle", "saf", "indomain")
 LABELS3 = ("incorrect", "partial", "correct")
 
@@ -108,12 +112,47 @@ def load_indomain() -> list[Row]:
     return rows
 
 
-def load_all(sources=SOURCES) -> list[Row]:
+GAMING_SEED = 5
+
+
+def gaming_rows(rows: list[Row]) -> list[Row]:
+    """Self-made gaming answers (all `incorrect`) for every question of the real corpora, so that
+    a model trained on them learns what a keyword list, a copied question or a denied reference
+    is, whatever the domain: per question, the reference's content words as a comma list and as a
+    bare run of words (space-separated, the shape of a typed keyword salad), the question itself,
+    and the reference negated (eval/build_dataset.negate). In-domain questions get the bare run
+    only: labelled.jsonl already derives the others. Marked origin=derived, kind=<the kind>."""
+    from build_dataset import negate
+
+    from grader.text import STOPWORDS, words
+
+    rng = random.Random(GAMING_SEED)
+    seen, out = set(), []
+    for r in rows:
+        if r.group in seen:
+            continue
+        seen.add(r.group)
+        terms = [w for w in dict.fromkeys(words(" ".join(r.references))) if w not in STOPWORDS and len(w) > 3]
+        rng.shuffle(terms)
+        bag = terms[:rng.randint(5, 10)]
+        made = [(" ".join(bag), "keyword_salad")] if len(bag) >= 3 else []
+        if r.source != "indomain":
+            made += [(", ".join(reversed(bag)), "keyword_bag")] if len(bag) >= 3 else []
+            made.append((r.question, "question_copy"))
+            negated = negate(r.references[0])
+            made += [(negated, "negated_reference")] if negated else []
+        out.extend(Row(r.source, r.group, r.question, r.references, answer, 0.0, "incorrect", r.question_id,
+                       kind, "derived", "corpora.py") for answer, kind in made)
+    return out
+
+
+def load_all(sources=SOURCES, gaming: bool = True) -> list[Row]:
     loaders = {"mohler": load_mohler, "indomain": load_indomain}
     rows = []
     for s in sources:
         rows.extend(loaders[s]() if s in loaders else load_asag(s))
-    return [r for r in rows if r.answer]
+    rows = [r for r in rows if r.answer]
+    return rows + gaming_rows(rows) if gaming else rows
 
 
 if __name__ == "__main__":

@@ -9,7 +9,14 @@ concept and answer, never the program's output; README in eval/data/).
     .venv/bin/python eval/feedback_accuracy.py     # writes eval/results/feedback_accuracy.json
 
 Precision of a status: of the pairs the program gives that status, the share the annotator gave
-it too; recall: of the pairs the annotator gave it, the share the program found.
+it too; recall: of the pairs the annotator gave it, the share the program found. Two readings:
+* ``concept_status``: the concept matcher's status of every pair, whatever the label;
+* ``feedback_claims``: what the feedback text claims. It words concepts by the label (an answer
+  graded incorrect "mentions" its matched concepts without being credited for them; an answer
+  graded correct "could also mention" the ones not found), so a matched concept of an incorrect
+  answer is no claim of "covered", and an unfound one of a correct answer no claim of "missed":
+  such pairs count as no claim (they are left out of that status's precision, and count as not
+  found for its recall).
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ PROGRAM_STATUS = {"matched": "covered", "missed": "missed", "contradicted": "con
 
 
 def scores(pairs, predicted) -> dict:
-    out = {"n": len(pairs), "agreement": sum(p["status"] == q for p, q in zip(pairs, predicted)) / len(pairs)}
+    out = {"n": len(pairs), "agreement": sum(p["status"] == q for p, q in zip(pairs, predicted)) / len(pairs),
+           "no_claim": sum(q is None for q in predicted)}
     for status in ("covered", "missed", "contradicted"):
         said = [p["status"] for p, q in zip(pairs, predicted) if q == status]
         truth = [q for p, q in zip(pairs, predicted) if p["status"] == status]
@@ -54,13 +62,17 @@ def main():
                 status_of[(qid, answer, name)] = status
     pairs = [{**p, "status": gold[p["pair_id"]]} for p in sample]
     predicted = [status_of[(p["question_id"], p["answer"], p["concept"])] for p in pairs]
-    out = {"feedback": scores(pairs, predicted),
+    label_of = {key: r.label for key, r in zip(answers, results)}
+    claims = [None if (q == "covered" and label_of[(p["question_id"], p["answer"])] == "incorrect")
+              or (q == "missed" and label_of[(p["question_id"], p["answer"])] == "correct") else q
+              for p, q in zip(pairs, predicted)]
+    out = {"concept_status": scores(pairs, predicted), "feedback_claims": scores(pairs, claims),
            "by_label": {label: scores(*zip(*[(p, q) for p, q, r in zip(pairs, predicted, [
                results[answers.index((p["question_id"], p["answer"]))] for p in pairs]) if r.label == label]))
                         for label in ("incorrect", "partial", "correct")
                         if any(r.label == label for r in results)}}
     RESULTS.write_text(json.dumps(out, indent=1), encoding="utf-8")
-    print(json.dumps(out["feedback"], indent=1))
+    print(json.dumps({k: out[k] for k in ("concept_status", "feedback_claims")}, indent=1))
 
 
 if __name__ == "__main__":

@@ -4,17 +4,16 @@ on the other four and measured on it; and, on the hand-written in-domain answers
 out (trained without that writer's questions at all).
 
     .venv/bin/python eval/signals.py     # featurise every row once (cached)
-    .venv/bin/python eval/train_judge.py --holdout SOURCE   # per source: the judge's held-out scores
     .venv/bin/python eval/loso.py        # writes eval/results/loso.json
 
 Models compared on the same rows:
 * ``cosine``: plain cosine (MiniLM-L3) to the closest reference; its labels from a one-signal
   model trained on the other sources the same way as the others;
 * ``previous``: the model bundled before this change (trained on in-domain rows only), as is;
-* ``signals``: today's 25 signals, retrained on the other sources;
-* ``+e5``: plus the multilingual-e5-small cosines;
-* ``+judge``: plus the fine-tuned cross-encoder's score (from a judge that never saw the source);
-* ``+e5+judge``.
+* ``minilm``: the 25 MiniLM, concept and text signals, retrained on the other sources;
+* ``bundled``: the shipped recipe (eval/recipe.py: every signal including e5, the MiniLM-only
+  fallback, the semantic judge), graded as `Grader` grades: the e5 cascade and the coherence rules;
+* ``bundled, e5 always``: the same without the cascade (e5 on every answer).
 
 Metrics: Pearson / Spearman of the score against the gold grade; macro-F1 of the labels (2-way
 sources: "correct" against the rest; 3-way: the three labels), QWK, the share of correct answers
@@ -36,45 +35,32 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "eval"))
 
 from corpora import LABELS3, SOURCES, load_all  # noqa: E402
-from signals import TEXT_SIGNALS, TMP, load_signals  # noqa: E402
+from recipe import build_model, grade_like_grader  # noqa: E402
+from signals import load_signals  # noqa: E402
 
+from grader.features import MINILM_FEATURES  # noqa: E402
 from grader.model import GradingModel  # noqa: E402
+from grader.settings import E5_CASCADE_CONFIDENCE  # noqa: E402
+
 
 RESULTS = ROOT / "eval" / "results" / "loso.json"
 TWO_WAY = {"scientsbank", "beetle"}
-E5 = ("e5_cos_max", "e5_cos_mean", "e5_cos_question", "e5_gain_over_question")
-GAMING_KINDS = {"keyword_list", "keyword_bag", "question_copy", "negated_reference", "reversed", "topic_term_dump"}
+GAMING_KINDS = {"keyword_list", "keyword_bag", "keyword_salad", "question_copy", "negated_reference", "reversed",
+                "topic_term_dump"}
 
 
-def judge_scores(rows) -> np.ndarray | None:
-    out = np.full(len(rows), np.nan)
-    sources = np.array([r.source for r in rows])
-    for s in SOURCES:
-        path = TMP / f"judge_holdout_{s}.npy"
-        if not path.exists():
-            return None
-        out[sources == s] = np.load(path)
-    return out
+def full_matrix(signals) -> np.ndarray:
+    """FEATURES columns of every row: the MiniLM signals, then the e5 ones."""
+    return np.hstack([signals["base"], signals["e5"]])
 
 
-def matrices(rows, signals, judge):
-    """name -> (features, matrix) of each model variant."""
-    base = signals["base"]
-    col = {f: base[:, k] for k, f in enumerate(TEXT_SIGNALS)}
-    variants = {"cosine": (("cos_max",), base[:, [TEXT_SIGNALS.index("cos_max")]]),
-                "signals": (TEXT_SIGNALS, base),
-                "+e5": (TEXT_SIGNALS + E5, np.hstack([base, signals["e5"]]))}
-    if judge is not None:
-        variants["+judge"] = (TEXT_SIGNALS + ("judge",), np.hstack([base, judge[:, None]]))
-        variants["+e5+judge"] = (TEXT_SIGNALS + E5 + ("judge",), np.hstack([base, signals["e5"], judge[:, None]]))
-        few = ("cos_max", "log_words", "length_ratio", "question_copy")
-        variants["judge+e5+few"] = (("judge",) + E5 + few,
-                                    np.column_stack([judge, signals["e5"]] + [col[f] for f in few]))
-    return variants
+def strata(rows) -> np.ndarray:
+    """What `balanced` caps: each source's real answers, and apart from them its gaming rows."""
+    return np.array([r.source + (":gaming" if r.author == "corpora.py" else "") for r in rows])
 
 
 def balanced(train_idx, sources, cap, rng):
-    """At most `cap` rows of each source, so that no corpus outweighs the others."""
+    """At most `cap` rows of each source (stratum), so that no corpus outweighs the others."""
     keep = []
     for s in np.unique(sources[train_idx]):
         idx = train_idx[sources[train_idx] == s]
@@ -87,13 +73,13 @@ def fit(features, X, y, groups):
     return model.fit(X, y, groups=groups)
 
 
-def metrics(source, proba, score, rows) -> dict:
+def metrics(source, proba, score, rows, pred=None) -> dict:
     from sklearn.metrics import cohen_kappa_score, f1_score, roc_auc_score
     from scipy.stats import pearsonr, spearmanr
 
     gold = np.array([r.grade for r in rows])
     y = np.array([LABELS3.index(r.label3) for r in rows])
-    pred = proba.argmax(axis=1)
+    pred = proba.argmax(axis=1) if pred is None else np.asarray(pred)
     is_correct = y == 2
     out = {"n": len(rows), "pearson": float(pearsonr(score, gold)[0]), "spearman": float(spearmanr(score, gold)[0])}
     if source in TWO_WAY:
@@ -105,6 +91,7 @@ def metrics(source, proba, score, rows) -> dict:
         out["accuracy"] = float((pred == y).mean())
     out["correct_labelled_incorrect"] = float((pred[is_correct] == 0).mean()) if is_correct.any() else None
     out["auc_correct"] = float(roc_auc_score(is_correct, proba[:, 2])) if 0 < is_correct.sum() < len(y) else None
+    out["_pred"] = pred   # taken out by the caller
     return out
 
 
@@ -124,63 +111,81 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cap", type=int, default=2500, help="training rows per source (stratified sample)")
     ap.add_argument("--variants", default="", help="comma-separated subset")
+    ap.add_argument("--signals", help="an .npz of signals to use instead of eval/signals.py's cache")
+    ap.add_argument("--no-writers", action="store_true", help="skip leave one writer out")
+    ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args()
     rows = load_all()
-    signals = load_signals(rows)
-    judge = judge_scores(rows)
-    variants = matrices(rows, signals, judge)
-    if args.variants:
-        variants = {k: v for k, v in variants.items() if k in args.variants.split(",")}
+    signals = dict(np.load(args.signals)) if args.signals else load_signals(rows)
+    X_full = full_matrix(signals)
     sources = np.array([r.source for r in rows])
+    layers = strata(rows)
     groups = np.array([r.group for r in rows])
     y = np.array([r.label3 for r in rows])
     rng = np.random.default_rng(0)
     prev_proba, prev_score = previous_model_scores(rows, signals)
     indomain_test = np.array([r.source == "indomain" and r.question_id in _indomain_test_ids() for r in rows])
     results = {"cap_per_source": args.cap, "sources": {}, "writers": {}}
+    made = np.array([r.author == "corpora.py" for r in rows])
     for s in SOURCES:
-        test = np.flatnonzero(sources == s)
+        test = np.flatnonzero((sources == s) & ~made)
+        gaming = np.flatnonzero((sources == s) & made)
         if not len(test):
             continue
-        train = balanced(np.flatnonzero(sources != s), sources, args.cap, rng)
+        train = balanced(np.flatnonzero(sources != s), layers, args.cap, rng)
         held = [rows[i] for i in test]
         res = {"cosine_raw_pearson": metrics(s, np.eye(3)[np.zeros(len(test), int)], signals["base"][test, 0], held)["pearson"]}
         # The previous model was trained on in-domain train-split rows: measure it on the test split only there.
         prev_rows = test if s != "indomain" else np.flatnonzero(indomain_test)
         res["previous"] = metrics(s, prev_proba[prev_rows], prev_score[prev_rows], [rows[i] for i in prev_rows])
+        res["previous"].pop("_pred")
         if s == "indomain":
             res["previous"]["note"] = "its own held-out split (54 questions); it was trained on the other in-domain rows"
-        for name, (features, X) in variants.items():
-            model = fit(features, X[train], y[train], groups[train])
-            proba = model.predict_proba(X[test])
-            res[name] = metrics(s, proba, model.predict_grade(X[test], proba), held)
-            if s == "indomain":
-                res[name]["gaming_labelled_correct"] = _gaming(held, proba)
-            print(s, name, {k: round(v, 3) for k, v in res[name].items() if isinstance(v, float)}, flush=True)
+        res.update(evaluate_all(X_full, y, groups, train, test, held, s, gaming, rows))
         results["sources"][s] = res
-    writers = sorted({r.author for r in rows if r.origin == "handwritten"})
+    writers = [] if args.no_writers else sorted({r.author for r in rows if r.origin == "handwritten"})
     for w in writers:
         test = np.array([i for i, r in enumerate(rows) if r.origin == "handwritten" and r.author == w])
         their_questions = {rows[i].group for i in test}
-        train = balanced(np.array([i for i, r in enumerate(rows) if r.group not in their_questions]), sources,
+        train = balanced(np.array([i for i, r in enumerate(rows) if r.group not in their_questions]), layers,
                          args.cap, rng)
         held = [rows[i] for i in test]
-        res = {}
-        for name, (features, X) in variants.items():
-            model = fit(features, X[train], y[train], groups[train])
-            proba = model.predict_proba(X[test])
-            res[name] = metrics("indomain", proba, model.predict_grade(X[test], proba), held)
-            res[name]["gaming_labelled_correct"] = _gaming(held, proba)
-            print(w, name, {k: round(v, 3) for k, v in res[name].items() if isinstance(v, float)}, flush=True)
-        results["writers"][w] = res
+        results["writers"][w] = evaluate_all(X_full, y, groups, train, test, held, "indomain", np.array([], int),
+                                             rows, label=w)
     results["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                        text=True).stdout.strip()
-    RESULTS.write_text(json.dumps(results, indent=1), encoding="utf-8")
+    Path(args.out).write_text(json.dumps(results, indent=1), encoding="utf-8")
 
 
-def _gaming(rows, proba):
-    g = np.array([r.kind in GAMING_KINDS for r in rows])
-    return float((proba[g].argmax(axis=1) == 2).mean()) if g.any() else None
+def evaluate_all(X, y, groups, train, test, held, source, gaming, rows, label=None) -> dict:
+    """Every variant trained on `train` rows and measured on `test` rows, and on the source's own
+    gaming rows (`gaming`: derived by corpora.py, never trained on in this fold)."""
+    out, gaming_pred = {}, {}
+    cos = [MINILM_FEATURES.index("cos_max")]
+    both = np.concatenate([test, gaming]).astype(int)
+    for name, cols in (("cosine", cos), ("minilm", list(range(len(MINILM_FEATURES))))):
+        model = fit([MINILM_FEATURES[c] for c in cols], X[train][:, cols], y[train], groups[train])
+        proba = model.predict_proba(X[both][:, cols])
+        out[name] = metrics(source, proba[:len(test)], model.predict_grade(X[test][:, cols], proba[:len(test)]), held)
+        gaming_pred[name] = proba[len(test):].argmax(axis=1)
+    model = build_model(X[train], y[train], groups[train])
+    for name, cascade, coherence in (("bundled", E5_CASCADE_CONFIDENCE, True), ("bundled, e5 always", None, True),
+                                     ("bundled, without the coherence rules", E5_CASCADE_CONFIDENCE, False)):
+        proba, pred, score, share = grade_like_grader(model, X[both], cascade, coherence)
+        out[name] = metrics(source, proba[:len(test)], score[:len(test)], held, pred[:len(test)])
+        out[name]["share_graded_with_e5"] = share
+        gaming_pred[name] = pred[len(test):]
+    kinds = [r.kind for r in held] + [rows[i].kind for i in gaming]
+    for name, res in out.items():
+        pred = np.concatenate([res.pop("_pred"), gaming_pred[name]])
+        res["gaming_labelled_correct"] = _gaming(kinds, pred)
+        print(label or source, name, {k: round(v, 3) for k, v in res.items() if isinstance(v, float)}, flush=True)
+    return out
+
+
+def _gaming(kinds, pred):
+    g = np.array([k in GAMING_KINDS for k in kinds])
+    return float((np.asarray(pred)[g] == 2).mean()) if g.any() else None
 
 
 def _indomain_test_ids() -> set:

@@ -22,11 +22,11 @@ sys.path.insert(0, str(ROOT / "eval"))
 
 from corpora import load_all  # noqa: E402
 
-from grader.features import FEATURES  # noqa: E402
+from grader.features import MINILM_FEATURES  # noqa: E402
 
 TMP = ROOT / "eval" / "results" / "tmp"
-# Every signal but the judge's, whose held-out scores come from eval/train_judge.py per source.
-TEXT_SIGNALS = tuple(f for f in FEATURES if f != "judge")
+# The signals from the MiniLM model, the concept matcher and the text; e5's come separately.
+TEXT_SIGNALS = MINILM_FEATURES
 
 
 def questions_of(rows):
@@ -55,7 +55,6 @@ def questions_of(rows):
 
 def base_features(rows, drafted: bool) -> np.ndarray:
     from grader.embedding import get_embedder
-    from grader.features import select
     from grader.grading import Grader
     from grader.model import GradingModel
     from grader.rubric import load_rubrics
@@ -68,7 +67,7 @@ def base_features(rows, drafted: bool) -> np.ndarray:
     items = list(zip(questions_of(rows), [r.answer for r in rows]))
     X = np.zeros((len(items), len(TEXT_SIGNALS)))
     for i in range(0, len(items), 2048):
-        X[i:i + 2048] = select(grader.featurize(items[i:i + 2048], all_signals=True)[0], TEXT_SIGNALS)
+        X[i:i + 2048] = grader.featurize(items[i:i + 2048])[0]
         print(f"  features {min(i + 2048, len(items))}/{len(items)}", flush=True)
     return X
 
@@ -97,18 +96,21 @@ def e5_features(rows) -> np.ndarray:
 
 
 def load_signals(rows=None) -> dict:
+    """Every row's signals, computed once: rows appended since the cache was made (load_all puts
+    the gaming rows last) are computed and added; a cache longer than the rows is rebuilt."""
     rows = rows if rows is not None else load_all()
     TMP.mkdir(parents=True, exist_ok=True)
     path = TMP / "signals.npz"
     have = dict(np.load(path)) if path.exists() else {}
-    if have and len(next(iter(have.values()))) != len(rows):
-        have = {}
-    if "base" not in have:
-        have["base"] = base_features(rows, drafted=False)
-    if "base_drafted" not in have:
-        have["base_drafted"] = base_features(rows, drafted=True)
-    if "e5" not in have:
-        have["e5"] = e5_features(rows)
+    makers = {"base": lambda rs: base_features(rs, drafted=False),
+              "base_drafted": lambda rs: base_features(rs, drafted=True), "e5": e5_features}
+    for key, make in makers.items():
+        done = len(have[key]) if key in have else 0
+        if done > len(rows):
+            have[key], done = make(rows), len(rows)
+        if done < len(rows):
+            fresh = make(rows[done:])
+            have[key] = np.vstack([have[key], fresh]) if done else fresh
     np.savez(path, **have)
     return have
 

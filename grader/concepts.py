@@ -19,7 +19,7 @@ from rapidfuzz.process import cdist
 from .embedding import Encoded
 from .pooling import TextBatch
 from .rubric import Concept, Rubric
-from .text import ANTONYMS, NEGATIONS, STOPWORDS, clauses, is_negation, stem, word_spans
+from .text import ANTONYMS, NEGATIONS, SAME_SIDE, STOPWORDS, clauses, is_negation, stem, word_spans
 
 SEMANTIC_THRESHOLD = 0.70
 
@@ -49,14 +49,21 @@ class _Phrase:
     negated: bool
     column: int = -1                                   # its column in the rubric's phrase matrix
     flipped: list["_Phrase"] = field(default_factory=list)
+    swapped: str = ""                                  # a variant: the word its antonym replaced
+
+    @property
+    def swapped_side(self) -> set:
+        """Stems of the replaced word and of the words on its side (SAME_SIDE)."""
+        return {stem(w) for w in (self.swapped, *SAME_SIDE.get(self.swapped, ())) if w}
 
     @classmethod
-    def of(cls, text: str, column: int = -1, flips: bool = True) -> "_Phrase":
+    def of(cls, text: str, column: int = -1, flips: bool = True, swapped: str = "") -> "_Phrase":
         ws = [w for w, _, _ in word_spans(text)]
         content = [w for w in ws if w not in STOPWORDS]
         share = [stem(w) for w in content]
         return cls(text, ws, content or ws, share if len(share) >= 2 else [], any(w in NEGATIONS for w in ws),
-                   column, [cls.of(v, flips=False) for v in _antonym_variants(ws)] if flips else [])
+                   column, [cls.of(v, flips=False, swapped=w) for v, w in _antonym_variants(ws)] if flips
+                   else [], swapped)
 
 
 @dataclass
@@ -185,6 +192,10 @@ class ConceptMatcher:
         concept_score = np.maximum(np.maximum.reduceat(score, prepared.concept_starts, axis=1), 0.0)
         variant_columns = candidate[:, n_flat:]
         out = {}
+
+        def answer_stems(r):
+            return set(batch.words_of(texts[r])[1])
+
         for r, t in enumerate(texts):
             text = batch.encoded[t].text
             spans = batch.spans[t]
@@ -194,7 +205,9 @@ class ConceptMatcher:
                 reversed_at = None
                 if s < 1.0:
                     for column, variant in prepared.variants[c]:
-                        if variant_columns[r, column - n_flat]:
+                        # An answer that also uses the swapped-out word talks about both sides
+                        # ("kept during training ... at test time every unit is used"): no denial.
+                        if variant_columns[r, column - n_flat] and not variant.swapped_side & answer_stems(r):
                             hit = _lexical_find(variant, index(r))
                             if hit:
                                 reversed_at = (spans[hit[1]][1], spans[hit[2]][2])
@@ -245,9 +258,9 @@ class ConceptMatcher:
         return semantic, best_window
 
 
-def _antonym_variants(ws: list[str]) -> list[str]:
-    """The phrase with one word at a time swapped for its antonym."""
-    return [" ".join(ws[:i] + [ANTONYMS[w]] + ws[i + 1:]) for i, w in enumerate(ws) if w in ANTONYMS]
+def _antonym_variants(ws: list[str]) -> list[tuple[str, str]]:
+    """The phrase with one word at a time swapped for its antonym, with the word swapped out."""
+    return [(" ".join(ws[:i] + [ANTONYMS[w]] + ws[i + 1:]), w) for i, w in enumerate(ws) if w in ANTONYMS]
 
 
 @dataclass

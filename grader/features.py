@@ -12,6 +12,7 @@ import numpy as np
 from .concepts import ConceptMatch
 from .embedding import Encoded
 from .pooling import TextBatch, concatenated_ranges
+from .semantic import E5_FEATURES
 from .text import ANTONYMS, STOPWORDS, content_stems, is_negation, sentences, stem, words
 
 FEATURES = (
@@ -20,15 +21,16 @@ FEATURES = (
     "negation_mismatch", "reversal",
     "lex_recall", "lex_precision", "question_copy", "cos_question", "cos_gain_over_question",
     "log_words", "length_ratio", "stopword_ratio", "comma_density", "short_reference", "rubric_drafted",
-    "token_recall", "token_precision", "judge",
-)
-# Signals a model may lack (it was calibrated before they existed): a model names the signals it
-# uses, and they are taken from the full matrix by name.
+    "token_recall", "token_precision",
+) + E5_FEATURES   # last: a model whose fallback lacks them can skip them for answers it is sure of
+MINILM_FEATURES = FEATURES[:-len(E5_FEATURES)]
 
 
-def select(X: np.ndarray, names) -> np.ndarray:
-    """The columns of a full FEATURES matrix that a model uses, in its order."""
-    return X[:, [FEATURES.index(n) for n in names]]
+def select(X: np.ndarray, wanted, names=FEATURES) -> np.ndarray:
+    """The columns `wanted` of a matrix whose columns are `names` (default: all of FEATURES):
+    models name their signals, so one calibrated before a signal existed keeps working."""
+    names = list(names)
+    return X[:, [names.index(n) for n in wanted]]
 
 
 @dataclass
@@ -163,24 +165,30 @@ class Pairing:
     rubric_drafted: bool = False
 
 
-def feature_matrix(batch: TextBatch, pairings: list[Pairing], judge=None) -> np.ndarray:
-    """The FEATURES of each pairing, one row each. Pairings that share a question are compared with
-    its references together: one matrix product per reference for all of their answers. Without a
-    `judge` (`grader.judge.Judge`) its column is missing (NaN)."""
+def feature_matrix(batch: TextBatch, pairings: list[Pairing]) -> np.ndarray:
+    """The FEATURES of each pairing, one row each, the e5 ones missing (NaN) until `add_e5` fills
+    them. Pairings that share a question are compared with its references together: one matrix
+    product per reference for all of their answers."""
     parts = TextParts.of(batch)
     X = np.zeros((len(pairings), len(FEATURES)))
     groups: dict[tuple, list[int]] = {}
     for k, p in enumerate(pairings):
         groups.setdefault((p.question_text, tuple(r.text for r in p.references)), []).append(k)
     for ks in groups.values():
-        X[ks] = _group_features(batch, parts, [pairings[k] for k in ks])
-        if judge is not None:
-            first = pairings[ks[0]]
-            X[ks, FEATURES.index("judge")] = judge.best([r.text for r in first.references],
-                                                        [batch.encoded[pairings[k].answer].text for k in ks])
-    if judge is None:
-        X[:, FEATURES.index("judge")] = np.nan
+        X[ks, :len(MINILM_FEATURES)] = _group_features(batch, parts, [pairings[k] for k in ks])
+    X[:, len(MINILM_FEATURES):] = np.nan
     return X
+
+
+def add_e5(X: np.ndarray, batch: TextBatch, pairings: list[Pairing], e5, rows) -> None:
+    """Fill the E5_FEATURES of `rows` of X from `e5` (a `semantic.E5Encoder`), question by question."""
+    groups: dict[tuple, list[int]] = {}
+    for k in rows:
+        p = pairings[k]
+        groups.setdefault((p.question_text, tuple(r.text for r in p.references)), []).append(k)
+    for (question, references), ks in groups.items():
+        X[ks, len(MINILM_FEATURES):] = e5.signals(question, list(references),
+                                                  [batch.encoded[pairings[k].answer].text for k in ks])
 
 
 def _sentence_signals(parts: TextParts, answers: list[int], ref: _Reference):
@@ -309,6 +317,5 @@ def _group_features(batch: TextBatch, parts: TextParts, pairings: list[Pairing])
         "rubric_drafted": np.array([float(p.rubric_drafted) for p in pairings]),
         "token_recall": token_recall,
         "token_precision": token_precision,
-        "judge": np.zeros(n),   # filled in by feature_matrix: the judge reads texts, not vectors
     }
-    return np.column_stack([columns[f] for f in FEATURES])
+    return np.column_stack([columns[f] for f in MINILM_FEATURES])

@@ -12,11 +12,12 @@ import numpy as np
 from .bank import Bank, Question, Reference, package_data
 from .concepts import ConceptMatch, ConceptMatcher
 from .errors import DataError, GraderError
-from .features import FEATURES, Pairing, feature_matrix, select
+from .features import FEATURES, MINILM_FEATURES, Pairing, add_e5, feature_matrix, select
 from .model import GradingModel
 from .pooling import TextBatch
 from .rubric import Rubric, RubricDrafter, drafting_fingerprint, load_rubrics, parse_rubric
-from .settings import CONCEPT_JUDGE_THRESHOLD, JUDGE_AGREES, MAX_ANSWER_CHARS, MODEL_ENV, RUBRICS_ENV
+from .semantic import E5_FEATURES
+from .settings import E5_CASCADE_CONFIDENCE, JUDGE_AGREES, MAX_ANSWER_CHARS, MODEL_ENV, RUBRICS_ENV
 
 
 
@@ -68,7 +69,7 @@ class Grader:
     """Grades answers against a question's references and rubric with a calibrated model."""
 
     def __init__(self, bank: Bank | None = None, rubrics: dict[str, Rubric] | None = None,
-                 model: GradingModel | None = None, embedder=None, memory=None, model_path=None, judge=None):
+                 model: GradingModel | None = None, embedder=None, memory=None, model_path=None):
         from .embedding import get_embedder
 
         self.bank = bank
@@ -94,7 +95,9 @@ class Grader:
         # The answers graded together (`cohort.CohortStats`), for a model with cohort signals;
         # gathered by `grader batch` and `grader eval` before grading.
         self.cohort = None
-        self._judge = judge
+        self._e5 = None
+        # Answers the MiniLM-only fallback is at least this sure of skip the e5 encoder (None: never).
+        self.cascade = E5_CASCADE_CONFIDENCE
 
     @classmethod
     def from_paths(cls, bank_dir=None, rubrics_dir=None, model_path=None) -> "Grader":
@@ -156,6 +159,8 @@ class Grader:
         answerable = [q for q in self.bank or [] if q.has_reference]
         texts = list(dict.fromkeys(t for q in answerable for t in (q.question, *(r.text for r in q.references))))
         self.embedder.encode_full(texts, persist=True)
+        if any(f in E5_FEATURES for f in self.model.features):
+            self.e5.vectors(texts, persist=True)
         rubrics = [self.rubric_for(q) for q in answerable]
         phrases = list(dict.fromkeys(p for r in rubrics for c in r.concepts for p in c.all_phrases))
         self.embedder.encode(phrases, persist=True)   # one pass in large batches
@@ -183,13 +188,13 @@ class Grader:
         return encoded
 
     @property
-    def judge(self):
-        """The answer judge (`grader.judge`), loaded on first use."""
-        if self._judge is None:
-            from .judge import get_judge
+    def e5(self):
+        """The e5 encoder (`grader.semantic`), loaded on first use."""
+        if self._e5 is None:
+            from .semantic import get_encoder
 
-            self._judge = get_judge()
-        return self._judge
+            self._e5 = get_encoder()
+        return self._e5
 
     def featurize(self, items: list[tuple[Question, str]], all_signals: bool = False):
         """Signals for each (question, answer) pair, in the model's order (or, with `all_signals`,
@@ -199,11 +204,14 @@ class Grader:
         batch = TextBatch([encoded[a] for a in answer_index])
         rubrics = [self.rubric_for(q) for q, _ in items]
         all_matches = self.matcher.match_many(batch, [(answer_index[a], r) for (_, a), r in zip(items, rubrics)])
-        X = feature_matrix(batch, [
-            Pairing(answer_index[a], q.question, encoded[q.question].vector, [encoded[r.text] for r in q.references],
-                    [r.kind for r in q.references], matches, rubric.drafted)
-            for (q, a), rubric, matches in zip(items, rubrics, all_matches)],
-            judge=self.judge if all_signals or "judge" in self.model.features else None)
+        pairings = [Pairing(answer_index[a], q.question, encoded[q.question].vector,
+                            [encoded[r.text] for r in q.references], [r.kind for r in q.references], matches,
+                            rubric.drafted)
+                    for (q, a), rubric, matches in zip(items, rubrics, all_matches)]
+        X = feature_matrix(batch, pairings)
+        if all_signals or any(f in E5_FEATURES for f in self.model.features):
+            rows = range(len(items)) if all_signals else self._needs_e5(X, all_matches)
+            add_e5(X, batch, pairings, self.e5, rows)
         if all_signals:
             return X, all_matches
         own = [f for f in self.model.features if f in FEATURES]
@@ -216,6 +224,21 @@ class Grader:
             vectors = np.stack([encoded[a].vector for _, a in items])
             X_model = np.hstack([X_model, extra_features(self, items, extra, X, vectors)])
         return X_model, all_matches
+
+    def _needs_e5(self, X: np.ndarray, matches: list[list[ConceptMatch]]) -> list[int]:
+        """The rows whose e5 signals are worth computing. Every row, unless the model has a
+        fallback on the MiniLM signals alone (the bundled one has): then only the rows that
+        fallback is unsure of (top probability under E5_CASCADE_CONFIDENCE), and those whose
+        label it would have to overturn for contradicting the concept evidence, where the
+        semantic judge has the last word. The others are graded by the fallback, at a fifth of
+        the cost (eval/RESULTS.md measures both ways)."""
+        fallback = self.model.fallback
+        if self.cascade is None or fallback is None or tuple(fallback.features) != MINILM_FEATURES:
+            return list(range(len(X)))
+        proba = fallback.predict_proba(select(X, MINILM_FEATURES))
+        k = proba.argmax(axis=1)
+        return [i for i in range(len(X)) if proba[i, k[i]] < self.cascade
+                or coherent_label(int(k[i]), proba.shape[1], matches[i], None) != k[i]]
 
     def grade(self, question: Question | str, answer: str) -> GradeResult:
         return self.grade_many([(question, answer)])[0]
@@ -240,26 +263,10 @@ class Grader:
             X, matches = self.featurize([(q, a) for _, q, a in prepared])
             proba = self.model.predict_proba(X)
             scores = self.model.predict_grade(X, proba)
-            uses_judge = "judge" in self.model.features
-            judged = X[:, self.model.features.index("judge")] if uses_judge else [None] * len(prepared)
-            if uses_judge:
-                matches = self._recheck_missed([a for _, _, a in prepared], matches)
+            judged = semantic_judgement(self.model, X)
             for (i, q, a), p, s, m, j, note in zip(prepared, proba, scores, matches, judged, notes):
-                results[i] = self._result(q, p, float(s), m, note, None if j is None or np.isnan(j) else float(j))
+                results[i] = self._result(q, p, float(s), m, note, None if np.isnan(j) else float(j))
         return results
-
-    def _recheck_missed(self, answers: list[str], matches: list[list[ConceptMatch]]) -> list[list[ConceptMatch]]:
-        """Concepts the matcher missed, read once more by the judge against the whole answer: a
-        paraphrase that shares no word with any of the concept's phrases is covered all the same,
-        and feedback must not call it missing."""
-        from dataclasses import replace
-
-        pairs = [(m.concept.name, a) for a, ms in zip(answers, matches) for m in ms if m.status == "missed"]
-        if not pairs:
-            return matches
-        found = iter(self.judge.probability(pairs) >= CONCEPT_JUDGE_THRESHOLD)
-        return [[replace(m, status="matched", how="judge") if m.status == "missed" and next(found) else m for m in ms]
-                for ms in matches]
 
     def _empty(self, q: Question) -> GradeResult:
         labels = self.model.labels
@@ -272,7 +279,12 @@ class Grader:
     def _result(self, q: Question, proba, score, matches: list[ConceptMatch], notes,
                 judged: float | None = None) -> GradeResult:
         labels = self.model.labels
-        k = coherent_label(int(np.argmax(proba)), len(labels), matches, judged)
+        top = int(np.argmax(proba))
+        k = coherent_label(top, len(labels), matches, judged)
+        if k != top:
+            why = "every required concept was missed" if k < top else "every concept was covered"
+            notes = [*notes, f"label moved from {labels[top]} to {labels[k]}: {why} and the semantic judge "
+                             f"did not say otherwise; confidence is the model's probability of {labels[k]}"]
         score = coherent_score(score, k, len(labels))
         matched = [m.concept.name for m in matches if m.status == "matched"]
         missed = [m.concept.name for m in matches if m.status == "missed"]
@@ -286,6 +298,18 @@ class Grader:
             result.scaled_score = round(lo + score * (hi - lo), 3)
         result.feedback = feedback_text(result, matches, labels)
         return result
+
+
+def semantic_judgement(model: GradingModel, X: np.ndarray) -> np.ndarray:
+    """Per row, the semantic judge's probability that the answer is right: a logistic model on the
+    e5 signals alone, fitted with the bundled model (`metadata["semantic_judge"]`); NaN where the
+    model has none or the row's e5 signals were not computed."""
+    judge = model.metadata.get("semantic_judge")
+    out = np.full(len(X), np.nan)
+    if not isinstance(judge, dict) or not all(f in model.features for f in judge.get("features", [None])):
+        return out
+    Z = (select(X, judge["features"], model.features) - np.array(judge["mean"])) / np.array(judge["scale"])
+    return 1.0 / (1.0 + np.exp(-(Z @ np.array(judge["coef"]) + judge["intercept"])))
 
 
 def coherent_label(k: int, n_labels: int, matches: list[ConceptMatch], judged: float | None) -> int:

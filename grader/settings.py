@@ -11,5 +11,5 @@ BACKEND_ENV = "GRADER_EMBEDDER"     # the embedding backend
 
 # Grading.
 MAX_ANSWER_CHARS = 5000   # past this an answer is cut before embedding; the note says so
-JUDGE_AGREES = 0.5        # the judge's probability from which it counts as saying "right"
-CONCEPT_JUDGE_THRESHOLD = 0.5   # the judge's probability from which a concept the matcher missed counts as covered
+JUDGE_AGREES = 0.5        # the semantic judge's probability from which it counts as saying "right"
+E5_CASCADE_CONFIDENCE = 0.7   # answers the fast signals are this sure of skip the e5 encoder

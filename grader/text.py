@@ -52,6 +52,10 @@ ANTONYMS = {
     "generator": "discriminator", "convex": "nonconvex", "deterministic": "stochastic",
 }
 ANTONYMS.update({v: k for k, v in list(ANTONYMS.items())})
+# Words on the same side of such a pair: an answer that says "at test time" speaks of inference, so
+# "kept during training" in it denies nothing about inference.
+SAME_SIDE = {"inference": ("test", "testing", "evaluation", "prediction", "deployment"),
+             "training": ("train", "learning", "fitting")}
 
 
 @lru_cache(maxsize=200_000)

@@ -49,3 +49,12 @@ def test_every_command_of_the_app_is_in_the_readme():
     missing = sorted(app_commands() - readme_commands())
     assert not missing, ("commands missing from the README command table (add a row for each): "
                          + ", ".join(f"grader {m}" for m in missing))
+
+
+def test_the_readme_python_example_runs(tmp_path, monkeypatch):
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Python API", 1)[1]
+    code = section.split("```python", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md (Python API)", "exec"), {})
+    assert (tmp_path / "graded.csv").read_text(encoding="utf-8").count("\n") == 2

@@ -82,10 +82,25 @@ def test_bundled_model_loads_and_matches_the_feature_list():
     from grader.features import FEATURES
     from grader.grading import default_model_path
 
+    from grader.features import MINILM_FEATURES
+
     m = GradingModel.load(default_model_path())
     assert m.features == FEATURES
+    assert m.fallback.features == MINILM_FEATURES
     assert m.labels == ("incorrect", "partial", "correct")
-    assert "metrics_heldout" in m.metadata and "versions" in m.metadata
+    assert {"trained_on", "semantic_judge", "versions"} <= set(m.metadata)
+
+
+def test_a_model_calibrated_before_the_e5_signals_still_grades(tmp_path, runner):
+    """Models name their signals: one without the e5 ones is fed the signals it knows."""
+    from grader.grading import default_model_path
+
+    d = json.loads(default_model_path().read_text())
+    (tmp_path / "model.json").write_text(json.dumps(d["fallback"] | {"format": d["format"]}))
+    out = runner.invoke(main, ["grade", "-q", "q004-035", "-a", "It drops random neurons while training.",
+                               "--model", str(tmp_path), "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["label"] in ("incorrect", "partial", "correct")
 
 
 def test_model_made_for_other_signals_is_a_one_line_error(tmp_path, runner):
@@ -96,4 +111,4 @@ def test_model_made_for_other_signals_is_a_one_line_error(tmp_path, runner):
     (tmp_path / "model.json").write_text(json.dumps(d))
     out = runner.invoke(main, ["grade", "-q", "q004-035", "-a", "x", "--model", str(tmp_path)])
     assert out.exit_code == 1 and "Traceback" not in out.output
-    assert "calibrate it again" in out.output and str(tmp_path) in out.output and "token_recall" in out.output
+    assert "calibrate it again" in out.output and str(tmp_path) in out.output and "retired_signal_a" in out.output

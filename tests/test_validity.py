@@ -2,14 +2,11 @@
 never contradicts its own evidence. Through the CLI and the public API, with the real models."""
 
 import json
-import shutil
 
 import pytest
 
 from grader.cli import main
-from grader.errors import GraderError
 from grader.grading import coherent_label, coherent_score, user_question
-from grader.judge import JUDGE_DIR, Judge
 from grader.rubric import Concept
 
 SCHEDULER = ("What does a learning rate scheduler do?",
@@ -105,16 +102,18 @@ def test_labels_and_scores_agree_across_answers(grader):
                 assert a.score >= b.score
 
 
-def test_the_judge_loads_from_data_only_and_refuses_a_tampered_file(tmp_path):
-    judge = Judge(JUDGE_DIR)
-    assert judge.probability([("Dropout switches off random units.", "It disables random neurons.")]).shape == (1,)
-    copy = tmp_path / "judge"
-    shutil.copytree(JUDGE_DIR, copy)
-    data = bytearray((copy / "model.onnx").read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    (copy / "model.onnx").write_bytes(bytes(data))
-    with pytest.raises(GraderError, match="digest"):
-        Judge(copy)
-    (copy / "judge.json").write_text("{not json", encoding="utf-8")
-    with pytest.raises(GraderError, match="judge.json"):
-        Judge(copy)
+def test_the_cascade_changes_no_label_it_lets_through(grader):
+    """Answers the fast signals are sure of skip e5; the others are graded with it. Both ways give
+    a label, and the cascade off gives the same labels wherever e5 was computed anyway."""
+    answers = [("q004-035", "Dropout randomly drops neurons during training to prevent overfitting."),
+               ("q004-035", "What is dropout in deep learning?"),
+               ("q004-039", "Stride is how many pixels the filter moves at each step.")]
+    with_cascade = [r.label for r in grader.grade_many(answers)]
+    saved = grader.cascade
+    grader.cascade = None
+    try:
+        everywhere = [r.label for r in grader.grade_many(answers)]
+    finally:
+        grader.cascade = saved
+    assert len(with_cascade) == len(everywhere) == 3
+    assert with_cascade[1] == everywhere[1] == "incorrect"
