@@ -9,7 +9,9 @@ concept and answer, never the program's output; README in eval/data/).
     .venv/bin/python eval/feedback_accuracy.py     # writes eval/results/feedback_accuracy.json
 
 Precision of a status: of the pairs the program gives that status, the share the annotator gave
-it too; recall: of the pairs the annotator gave it, the share the program found. Two readings:
+it too; recall: of the pairs the annotator gave it, the share the program found.
+`missed_precision_lacking` reads "missed" as "the answer lacks it": right when the annotator
+said missed or contradicted. Two readings of the program's side:
 * ``concept_status``: the concept matcher's status of every pair, whatever the label;
 * ``feedback_claims``: what the feedback text claims. It words concepts by the label (an answer
   graded incorrect "mentions" its matched concepts without being credited for them; an answer
@@ -38,6 +40,10 @@ PROGRAM_STATUS = {"matched": "covered", "missed": "missed", "contradicted": "con
 def scores(pairs, predicted) -> dict:
     out = {"n": len(pairs), "agreement": sum(p["status"] == q for p, q in zip(pairs, predicted)) / len(pairs),
            "no_claim": sum(q is None for q in predicted)}
+    said_missed = [p["status"] for p, q in zip(pairs, predicted) if q == "missed"]
+    # A concept the answer states wrongly is also one it lacks: "missing" is true of it too.
+    out["missed_precision_lacking"] = (sum(s != "covered" for s in said_missed) / len(said_missed)
+                                       if said_missed else None)
     for status in ("covered", "missed", "contradicted"):
         said = [p["status"] for p, q in zip(pairs, predicted) if q == status]
         truth = [q for p, q in zip(pairs, predicted) if p["status"] == status]

@@ -136,7 +136,7 @@ def main():
         held = [rows[i] for i in test]
         res = {"cosine_raw_pearson": metrics(s, np.eye(3)[np.zeros(len(test), int)], signals["base"][test, 0], held)["pearson"]}
         # The previous model was trained on in-domain train-split rows: measure it on the test split only there.
-        prev_rows = test if s != "indomain" else np.flatnonzero(indomain_test)
+        prev_rows = test if s != "indomain" else test[indomain_test[test]]
         res["previous"] = metrics(s, prev_proba[prev_rows], prev_score[prev_rows], [rows[i] for i in prev_rows])
         res["previous"].pop("_pred")
         if s == "indomain":

@@ -50,10 +50,19 @@ def calibrated_dir(strict_file, tmp_path_factory):
     from click.testing import CliRunner
 
     out = tmp_path_factory.mktemp("model") / "strict-model"
-    res = CliRunner().invoke(main, ["calibrate", str(strict_file), "-o", str(out),
+    res = CliRunner().invoke(main, ["calibrate", str(strict_file), "-o", str(out), "--memory",
                                     "--cv", "3", "--group-by", "answer", "--json", "--quiet"])
     assert res.exit_code == 0, res.output
     return out, json.loads(res.output)
+
+
+def test_calibrate_chooses_estimator_and_memory_by_cross_validation(strict_file, tmp_path, runner):
+    res = runner.invoke(main, ["calibrate", str(strict_file), "-o", str(tmp_path / "m"), "--cv", "3",
+                               "--group-by", "answer", "--json", "--quiet"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    assert summary["estimator"] == "boosting" and summary["memory"] in (True, False)
+    assert any("labelled answers" in w for w in summary["warnings"]) == (summary["rows"] < 200)
 
 
 # --- pure functions ---------------------------------------------------------------------------
