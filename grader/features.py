@@ -12,7 +12,7 @@ import numpy as np
 from .concepts import ConceptMatch
 from .embedding import Encoded
 from .pooling import TextBatch, concatenated_ranges
-from .semantic import E5_FEATURES
+from .semantic import E5_FEATURES, e5_signals
 from .text import ANTONYMS, STOPWORDS, content_stems, is_negation, sentences, stem, words
 
 FEATURES = (
@@ -181,14 +181,20 @@ def feature_matrix(batch: TextBatch, pairings: list[Pairing]) -> np.ndarray:
 
 
 def add_e5(X: np.ndarray, batch: TextBatch, pairings: list[Pairing], e5, rows) -> None:
-    """Fill the E5_FEATURES of `rows` of X from `e5` (a `semantic.E5Encoder`), question by question."""
-    groups: dict[tuple, list[int]] = {}
+    """Fill the E5_FEATURES of `rows` of X from `e5` (a `semantic.E5Encoder`): every text through
+    the encoder in two calls (its per-call cost is high), then the cosines answer by answer."""
+    rows = list(rows)
+    if not rows:
+        return
+    asked = list(dict.fromkeys(t for k in rows for t in (pairings[k].question_text,
+                                                         *(r.text for r in pairings[k].references))))
+    answers = list(dict.fromkeys(batch.encoded[pairings[k].answer].text for k in rows))
+    vectors = dict(zip(asked, e5.vectors(asked, persist=True)))
+    vectors.update(zip(answers, e5.vectors(answers)))
     for k in rows:
         p = pairings[k]
-        groups.setdefault((p.question_text, tuple(r.text for r in p.references)), []).append(k)
-    for (question, references), ks in groups.items():
-        X[ks, len(MINILM_FEATURES):] = e5.signals(question, list(references),
-                                                  [batch.encoded[pairings[k].answer].text for k in ks])
+        X[k, len(MINILM_FEATURES):] = e5_signals(vectors[p.question_text], [vectors[r.text] for r in p.references],
+                                                 vectors[batch.encoded[p.answer].text])
 
 
 def _sentence_signals(parts: TextParts, answers: list[int], ref: _Reference):

@@ -62,14 +62,14 @@ class E5Encoder:
             self._memo.popitem(last=False)
         return out
 
-    def signals(self, question: str, references: list[str], answers: list[str]) -> np.ndarray:
-        """E5_FEATURES of answers to one question, one row each."""
-        asked = self.vectors([question, *references], persist=True)
-        given = self.vectors(answers)
-        cos = given @ asked[1:].T
-        cos_q = given @ asked[0]
-        best = cos.max(axis=1)
-        return np.column_stack([best, cos.mean(axis=1), cos_q, best - cos_q]).astype(np.float64)
+
+
+def e5_signals(question: np.ndarray, references: list[np.ndarray], answer: np.ndarray) -> list[float]:
+    """E5_FEATURES of one answer from e5 vectors: best and mean cosine to the references, cosine to
+    the question, and the best's gain over it."""
+    cos = np.stack(references) @ answer
+    cos_q = float(question @ answer)
+    return [float(cos.max()), float(cos.mean()), cos_q, float(cos.max()) - cos_q]
 
 
 _LOADED: dict[str, E5Encoder] = {}
