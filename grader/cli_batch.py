@@ -62,14 +62,14 @@ def batch(input_path, output_path, input_format, output_format, answer_column, q
         from tqdm import tqdm
 
         bar = tqdm(unit=" rows", file=sys.stderr, dynamic_ncols=True)
-    job = BatchJob(grader, columns, chunk_size=chunk_size, progress=bar.update if bar else None)
+    job = BatchJob(grader, columns, chunk_size=chunk_size, progress=bar.update if bar is not None else None)
     job.keep_records = bool(report_path)
     try:
         summary = job.run(input_path, output_path, input_format, output_format, resume=resume)
     except KeyboardInterrupt:
         raise GraderError("interrupted; finished rows are kept, continue with --resume") from None
     finally:
-        if bar:
+        if bar is not None:
             bar.close()
     if report_path:
         from .batch_report import write_batch_report

@@ -136,7 +136,7 @@ def calibrate(data_path, input_format, answer_column, question_id_column, questi
         opts = Options(estimator=estimator, memory=memory, cohort=cohort, embedder=embedder)
         run = run_calibration(grader, data, cv=cv, opts=opts, progress=update)
     finally:
-        if bar:
+        if bar is not None:
             bar.close()
     out = save_run(run, out_dir)
     chosen = run.model.metadata["options"]
@@ -197,7 +197,7 @@ def eval_command(data_path, input_format, answer_column, question_id_column, que
     try:
         metrics, proba, t, matches = evaluate(grader, data, progress=update)
     finally:
-        if bar:
+        if bar is not None:
             bar.close()
     name = str(model_path) if model_path else "bundled default"
     if report_path:

@@ -1,6 +1,7 @@
 import csv
 import io
 import json
+import os
 
 import pytest
 
@@ -275,3 +276,35 @@ def test_a_short_last_window_is_embedded_with_the_one_before(tmp_path, grader, m
     assert any({rows[4]["answer"], rows[8]["answer"]} <= answers for answers in calls)
     assert summary.rows == 9
     assert [r["student"] for r in read_csv(tmp_path / "out.csv")] == [r["student"] for r in rows]
+
+
+@pytest.mark.slow
+def test_batch_in_a_real_terminal_shows_progress_and_grades(tmp_path):
+    """On a tty the progress bar is on; it once crashed before the first row (tqdm's bar without a
+    total has no truth value)."""
+    import pty
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = tmp_path / "in.csv"
+    src.write_text("question_id,answer\nq004-035,Dropout randomly drops units during training.\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    grader_bin = Path(sys.executable).with_name("grader")
+    leader, follower = pty.openpty()
+    proc = subprocess.run([str(grader_bin), "batch", str(src), "-o", str(out)], stdin=follower, stdout=follower,
+                          stderr=follower, timeout=300)
+    os.close(follower)
+    shown = b""
+    try:
+        while True:
+            chunk = os.read(leader, 65536)
+            if not chunk:
+                break
+            shown += chunk
+    except OSError:
+        pass
+    os.close(leader)
+    assert proc.returncode == 0, shown.decode(errors="replace")[-2000:]
+    assert b"Traceback" not in shown
+    assert out.read_text(encoding="utf-8").count("\n") == 2

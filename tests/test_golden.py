@@ -13,6 +13,8 @@ sys.path.insert(0, str(ROOT / "eval"))
 
 from golden import GOLDEN, golden_items, snapshot  # noqa: E402
 
+pytestmark = pytest.mark.slow   # e5 on 222 answers, some of them long
+
 # ONNX runs pad batches differently as caches fill, which moves float32 sums in the 6th decimal.
 SIGNAL_TOLERANCE = 2e-3
 
