@@ -20,7 +20,6 @@ from .semantic import E5_FEATURES
 from .settings import E5_CASCADE_CONFIDENCE, JUDGE_AGREES, MAX_ANSWER_CHARS, MODEL_ENV, RUBRICS_ENV
 
 
-
 def default_model_path() -> Path:
     return Path(__file__).resolve().parent / "models" / "default" / "model.json"
 
