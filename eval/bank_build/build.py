@@ -6,7 +6,6 @@ Writes ../../questions/<topic>.yaml and merges.md.  NOTE: the YAML files are the
 truth once hand-edited; re-running this overwrites hand edits made directly in the YAML.
 """
 import json
-import re
 from collections import defaultdict
 from pathlib import Path
 
