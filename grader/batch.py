@@ -14,6 +14,8 @@ import gc
 import io
 import itertools
 import json
+import math
+import os
 import re
 import sys
 import time
@@ -27,6 +29,9 @@ from .errors import GraderError
 
 OUTPUT_COLUMNS = ["score", "label", "confidence", "matched_concepts", "missed_concepts",
                   "contradicted_concepts", "feedback", "status", "message"]
+# Every column the grader adds to a row (scaled_score with a numeric-scale model).
+GRADER_COLUMNS = (*OUTPUT_COLUMNS, "scaled_score")
+GRADER_PREFIX = "grader_"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
@@ -105,6 +110,40 @@ def detect_format(path: str, default: str | None = "csv") -> str | None:
     suffix = Path(path).suffix.lower() if path != "-" else ""
     return {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
             ".parquet": "parquet", ".pq": "parquet"}.get(suffix, default)
+
+
+def _same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one file: the same once links and `..` are resolved, or (both
+    existing) the same file by device and inode, as a hard link is."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def refuse_path_collisions(inputs: dict, outputs: dict) -> None:
+    """A one-line error when an output path names the same file as an input or as another output
+    of the same command; `inputs` and `outputs` map a description (`INPUT`, `--report`) to a path.
+    None and `-` (stdin/stdout) are left out. Call it before any work, so nothing is overwritten."""
+    ins = [(what, p) for what, p in inputs.items() if p not in (None, "-", "")]
+    outs = [(what, p) for what, p in outputs.items() if p not in (None, "-", "")]
+    for i, (what, path) in enumerate(outs):
+        for other, other_path in ins + outs[:i]:
+            if _same_path(path, other_path):
+                raise GraderError(f"{what} {path} is the same file as {other} {other_path}; "
+                                  "give a different path")
+
+
+def batch_outputs(output_path: str) -> dict:
+    """Every file a batch job writing `output_path` writes, by description (none for stdout)."""
+    if output_path in (None, "-"):
+        return {}
+    final = Path(output_path)
+    return {"-o": output_path, "the partial output": final.with_name(final.name + ".part"),
+            "the checkpoint": final.with_name(final.name + ".checkpoint.json"),
+            "the Parquet temporary file": final.with_name(final.name + ".tmp")}
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -193,6 +232,22 @@ def _read_csv(stream, source, chunk_size):
         raise GraderError(f"{source}: no rows after the header")
 
 
+class _JsonNumber(float):
+    """A JSON number with the digits it was written with: str() of `3.10` is `3.10`, where a float
+    would give `3.1`, so an answer written as a number is graded as its text. JSON output and
+    arithmetic see a plain float."""
+
+    __slots__ = ("text",)
+
+    def __new__(cls, text: str):
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+    def __str__(self):
+        return self.text
+
+
 def _read_jsonl(stream, source, chunk_size):
     chunk, seen = [], 0
     for lineno, line in enumerate(stream, 1):
@@ -200,7 +255,7 @@ def _read_jsonl(stream, source, chunk_size):
             continue
         seen += 1
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, parse_float=_JsonNumber)
             if not isinstance(obj, dict):
                 raise ValueError("not a JSON object")
         except ValueError as exc:
@@ -283,8 +338,9 @@ def _jsonl_to_parquet(src: Path, dst: Path):
     schema = None
     try:
         for chunk in pd.read_json(src, lines=True, chunksize=5000, dtype=False):
-            for col in ("matched_concepts", "missed_concepts", "contradicted_concepts"):
-                if col in chunk:
+            for col in chunk.columns:
+                if col.removeprefix(GRADER_PREFIX * col.count(GRADER_PREFIX)) in (
+                        "matched_concepts", "missed_concepts", "contradicted_concepts"):
                     chunk[col] = chunk[col].map(lambda v: "; ".join(v) if isinstance(v, list) else v)
             chunk = chunk.astype({c: "string" for c in chunk.columns if chunk[c].dtype == object})
             table = pa.Table.from_pandas(chunk, preserve_index=False)
@@ -341,6 +397,9 @@ def question_for(row: dict, columns: ColumnMap, bank, made: dict | None = None):
     c = columns
     if "_parse_error" in row:
         return None, row["_parse_error"]
+    wrong = not_text(row, c)
+    if wrong:
+        return None, wrong
     qid = str(row.get(c.question_id, "") or "").strip()
     refs = row.get("reference_answers")
     if isinstance(refs, str):
@@ -369,6 +428,42 @@ def question_for(row: dict, columns: ColumnMap, bank, made: dict | None = None):
     return None, f"no '{c.question_id}', and no '{c.question}' with '{c.reference}'"
 
 
+def _kind(value) -> str | None:
+    """None for a value graded as text: a string, or a number (a JSON number keeps its digits);
+    else what it is, for the error message."""
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value} (not a finite number)"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a JSON boolean)"
+    if value is None:
+        return "null"
+    return {list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def not_text(row: dict, columns: ColumnMap) -> str | None:
+    """The error for a row (from JSONL) whose answer, question id, question or reference answers
+    are not text, naming the field; None when they all are. A number counts as its text (JSON
+    `42` is the answer "42"). A null answer is an error; a null question, question id or
+    reference counts as absent, as an empty CSV cell does."""
+    c = columns
+    if c.answer in row and _kind(row[c.answer]) is not None:
+        return f"'{c.answer}' is {_kind(row[c.answer])}, not text"
+    for key in row:
+        if key in (c.question_id, c.question, c.reference) or key.startswith(c.reference + "_"):
+            if row[key] is not None and _kind(row[key]) is not None:
+                return f"'{key}' is {_kind(row[key])}, not text"
+    refs = row.get("reference_answers")
+    if refs is not None and not isinstance(refs, str):
+        if not isinstance(refs, list):
+            return f"'reference_answers' is {_kind(refs)}, not text or a list of texts"
+        for i, ref in enumerate(refs):
+            if ref is not None and _kind(ref) is not None:
+                return f"'reference_answers' item {i + 1} is {_kind(ref)}, not text"
+    return None
+
+
 class BatchJob:
     """Grades every row of an input file with `grader`, writing rows in input order."""
 
@@ -382,6 +477,22 @@ class BatchJob:
         self._questions: dict = {}
         self.records: list[dict] = []   # compact per-row results for reports
         self.keep_records = False
+        self._input_keys: set = set()   # every column name of the input rows so far
+        self._names = {col: col for col in GRADER_COLUMNS}   # the output name of each grader column
+
+    def _note_keys(self, row: dict):
+        """Take in a row's column names: a grader column that the input has too is written as
+        `grader_<name>` from this row on (`grader_grader_<name>` if that is taken as well)."""
+        if row.keys() <= self._input_keys:
+            return
+        self._input_keys |= row.keys()
+        names = {}
+        for col in GRADER_COLUMNS:
+            name = col
+            while name in self._input_keys:
+                name = GRADER_PREFIX + name
+            names[col] = name
+        self._names = names      # a new mapping: rows already built keep theirs
 
     def question_for(self, row: dict):
         """The question to grade this row against, or an error message."""
@@ -401,6 +512,8 @@ class BatchJob:
         if out_fmt not in ("csv", "jsonl", "parquet"):
             raise GraderError(f"{output_path}: unknown output format {out_fmt}")
         to_stdout = output_path == "-"
+        # Before anything is written: `batch IN -o IN` would truncate its own input.
+        refuse_path_collisions({"INPUT": input_path}, batch_outputs(output_path))
         final = None if to_stdout else Path(output_path)
         part_fmt = "jsonl" if out_fmt == "parquet" else out_fmt
         part = None if to_stdout else final.with_name(final.name + ".part")
@@ -481,6 +594,9 @@ class BatchJob:
                     checked = True
                 first = seen
                 seen += len(rows)
+                # Rows done by an interrupted run still name the output columns as they did then.
+                for row in rows[:max(0, done - first)]:
+                    self._note_keys(row)
                 if seen <= done:
                     continue
                 rows, first = rows[max(0, done - first):], max(first, done)
@@ -544,14 +660,21 @@ class BatchJob:
 
     def _grade_chunk(self, chunk: list[dict], resolved: list[tuple], summary: BatchSummary,
                      first_row: int = 0) -> list[dict]:
-        """The chunk's output rows; `first_row` is the input row number (from 0) of its first row."""
-        out = [dict(r) for r in chunk]
-        todo, positions = [], []
+        """The chunk's output rows; `first_row` is the input row number (from 0) of its first row.
+
+        An output row is the input row, every column kept with its name and value, followed by the
+        grader's columns (`GRADER_COLUMNS`). A grader column whose name the input already has
+        (a labelled file's `label` or `score`, say) is written as `grader_<name>`, so that the
+        input's value is never overwritten; the name is fixed from the first input row that has
+        the column on, and `--resume` names them as the interrupted run did."""
+        todo, positions, out = [], [], []
         for i, (row, (q, error)) in enumerate(zip(chunk, resolved)):
+            self._note_keys(row)
+            out.append((dict(row), self._names))
             answer = row.get(self.columns.answer)
             answer = "" if answer is None else str(answer)
             if error:
-                out[i].update({"status": "error", "message": error})
+                out[i][0].update({out[i][1]["status"]: "error", out[i][1]["message"]: error})
                 if self.keep_records:
                     self.records.append({"status": "error", "row": first_row + i + 1,
                                          "question_id": str(row.get(self.columns.question_id, "") or ""),
@@ -562,14 +685,15 @@ class BatchJob:
         if todo:
             results = self.grader.grade_many(todo)
             for i, (q, answer), res in zip(positions, todo, results):
-                out[i].update({
+                row, names = out[i]
+                row.update({names[k]: v for k, v in {
                     "score": res.score, "label": res.label, "confidence": res.confidence,
                     "matched_concepts": res.matched_concepts, "missed_concepts": res.missed_concepts,
                     "contradicted_concepts": res.contradicted_concepts, "feedback": res.feedback,
                     "status": "ok", "message": "; ".join(res.notes),
-                })
+                }.items()})
                 if res.scaled_score is not None:
-                    out[i]["scaled_score"] = res.scaled_score
+                    row[names["scaled_score"]] = res.scaled_score
                 summary.labels[res.label] += 1
                 summary.score_sum += res.score
                 summary.scored += 1
@@ -578,14 +702,14 @@ class BatchJob:
                                          "answer": answer[:300], "score": res.score, "label": res.label,
                                          "confidence": res.confidence})
         scaled = bool(self.grader.model.metadata.get("scale"))
-        for row in out:
+        for row, names in out:
             if scaled:
-                row.setdefault("scaled_score", "")
+                row.setdefault(names["scaled_score"], "")
             for col in OUTPUT_COLUMNS:
-                row.setdefault(col, "" if col != "status" else "error")
-            if row["status"] == "error":
+                row.setdefault(names[col], "" if col != "status" else "error")
+            if row[names["status"]] == "error":
                 summary.errors += 1
-        return out
+        return [row for row, _ in out]
 
 
 def _spool_stdin(near: Path | None) -> Path:

@@ -47,11 +47,19 @@ def batch(input_path, output_path, input_format, output_format, answer_column, q
       cat answers.jsonl | grader batch - --input-format jsonl -o - > graded.csv
       grader batch big.csv -o graded.parquet --resume
     """
-    from .batch import BatchJob, ColumnMap
+    from pathlib import Path
+
+    from .batch import BatchJob, ColumnMap, batch_outputs, refuse_path_collisions
     from .grading import Grader
 
     if resume and output_path == "-":
         raise GraderError("--resume needs an output file, not stdout")
+    model_file = None
+    if model_path:
+        model_file = Path(model_path) / "model.json" if Path(model_path).is_dir() else model_path
+    # Before any work: an output that is the input, the model or another output would be overwritten.
+    refuse_path_collisions({"INPUT": input_path, "--model": model_file},
+                           {**batch_outputs(output_path), "--report": report_path})
     if input_path == "-" and sys.stdin.isatty():
         raise GraderError("reading answers from stdin, but stdin is a terminal; pipe a file or give a path")
     grader = Grader.from_paths(bank_dir, rubrics_dir, model_path)

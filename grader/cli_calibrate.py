@@ -120,9 +120,15 @@ def calibrate(data_path, input_format, answer_column, question_id_column, questi
           --estimator ridge --cohort --embedder all-minilm-l6-torch
       grader grade -q q004-035 -a "..." --model my-model
     """
+    from pathlib import Path
+
+    from .batch import refuse_path_collisions
     from .calibration import Options, calibrate as run_calibration, save_run
     from .grading import Grader
 
+    # The files written into the output directory must not be the labelled data.
+    refuse_path_collisions({"DATA": data_path}, {f"-o {out_dir}/{name}": Path(out_dir) / name
+                                                 for name in ("model.json", "answer_memory.json", "report.html")})
     grader = Grader.from_paths(bank_dir, rubrics_dir, None)
     if group_by is None:
         group_by = "column" if group_column else "question"
@@ -182,11 +188,19 @@ def eval_command(data_path, input_format, answer_column, question_id_column, que
       grader eval mohler.csv --scale 0:5 --answer-column student_answer --reference-column desired_answer \\
           --score-column score_avg --model mohler-model --json
     """
+    from pathlib import Path
+
     from .bank import load_bank
+    from .batch import refuse_path_collisions
     from .calibration import LabelScheme, concept_rates, evaluate, per_question_table
     from .grading import Grader
     from .model import GradingModel
 
+    model_file = None
+    if model_path:
+        model_file = Path(model_path) / "model.json" if Path(model_path).is_dir() else model_path
+    # Before any work: the report written over the labelled data or the model would destroy it.
+    refuse_path_collisions({"DATA": data_path, "--model": model_file}, {"--report": report_path})
     # The file is read and checked, with the labels or scale the model was calibrated on, before
     # the embedding model loads (seconds for a torch one); reading bank and model twice costs less.
     stored = LabelScheme.of_model(GradingModel.load(model_path).metadata) if model_path else None

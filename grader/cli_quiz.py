@@ -475,8 +475,12 @@ def export_labels_cmd(output, only_overrides, db_path, bank_dir):
       grader export-labels --only-overrides -o disagreements.csv
     """
     from .bank import load_bank
+    from .batch import refuse_path_collisions
     from .quiz import export_labels
+    from .store import default_db_path
 
+    # Before the database is opened: writing the CSV over it would lose the whole quiz history.
+    refuse_path_collisions({"--db": db_path or default_db_path()}, {"-o": output})
     bank = load_bank(bank_dir)
     with _open_store(db_path) as store:
         report = export_labels(store, bank, output, only_overrides=only_overrides)

@@ -264,6 +264,9 @@ class GradingModel:
         features = d.get("features")
         if not (isinstance(labels, list) and len(labels) >= 2 and all(isinstance(x, str) for x in labels)):
             fail("labels", "expected a list of at least two label names")
+        twice = _first_repeated(labels)
+        if twice is not None:
+            fail("labels", f"label {twice!r} appears twice; label names must differ")
         if not (isinstance(features, list) and features and all(isinstance(x, str) for x in features)):
             fail("features", "expected a list of feature names")
         n_feat = len(features)
@@ -274,6 +277,13 @@ class GradingModel:
         estimator = params.get("estimator", "logistic")
         if estimator not in ESTIMATORS:
             fail("params.estimator", "expected " + " or ".join(ESTIMATORS))
+        if not (_is_number(params.get("C", 1.0)) and params.get("C", 1.0) > 0):
+            fail("params.C", "expected a finite positive number")
+        for key, default in (("max_iter", 150), ("cv", 5)):
+            value = params.get(key, default)
+            if not (_is_number(value) and value == int(value) and value >= 1):
+                fail(f"params.{key}", "expected a positive whole number")
+        _check_metadata(d.get("metadata"), path)
         model = cls(tuple(labels), tuple(features), estimator, float(params.get("C", 1.0)),
                     int(params.get("max_iter", 150)), calibration, int(params.get("cv", 5)),
                     d.get("metadata") if isinstance(d.get("metadata"), dict) else {})
@@ -283,8 +293,12 @@ class GradingModel:
         if (model.scale_ <= 0).any():
             fail("scaler.scale", "scales must be positive")
         classes = d.get("classes")
-        if not (isinstance(classes, list) and classes and all(isinstance(c, int) and 0 <= c < len(labels) for c in classes)):
+        if not (isinstance(classes, list) and classes
+                and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < len(labels) for c in classes)):
             fail("classes", "expected label indices")
+        twice = _first_repeated(classes)
+        if twice is not None:
+            fail("classes", f"label index {twice} appears twice; each class is one label")
         model.classes_ = classes
         folds = d.get("folds")
         if not (isinstance(folds, list) and folds):
@@ -306,7 +320,7 @@ class GradingModel:
                 key = f"{where}.calibrators[{j}]"
                 if calibration == "sigmoid":
                     if not (isinstance(cal, dict) and _is_number(cal.get("a")) and _is_number(cal.get("b"))):
-                        fail(key, "expected numbers a and b")
+                        fail(key, "expected finite numbers a and b")
                 else:
                     xs = _vector(cal.get("x") if isinstance(cal, dict) else None, None, path, f"{key}.x")
                     _vector(cal.get("y"), len(xs), path, f"{key}.y")
@@ -338,7 +352,45 @@ class GradingModel:
 
 
 def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    """A finite int or float (not a bool); an int too large for a float is not one."""
+    if not isinstance(x, (int, float)) or isinstance(x, bool):
+        return False
+    try:
+        return math.isfinite(x)
+    except OverflowError:
+        return False
+
+
+def _first_repeated(values: list):
+    """The first value of `values` that appears twice, or None."""
+    seen = set()
+    for v in values:
+        if v in seen:
+            return v
+        seen.add(v)
+    return None
+
+
+def _check_metadata(metadata, path):
+    """The numbers of the metadata that grading computes with: the score scale of a numeric-scale
+    model and the semantic judge's logistic model, when present."""
+    if not isinstance(metadata, dict):
+        return
+    scale = metadata.get("scale")
+    if scale is not None and not (isinstance(scale, list) and len(scale) == 2 and all(_is_number(x) for x in scale)
+                                  and scale[0] != scale[1]):
+        raise DataError(path, "metadata.scale", "expected two different finite numbers [low, high]")
+    judge = metadata.get("semantic_judge")
+    if isinstance(judge, dict):
+        names = judge.get("features")
+        if not (isinstance(names, list) and all(isinstance(x, str) for x in names)):
+            raise DataError(path, "metadata.semantic_judge.features", "expected a list of feature names")
+        for key in ("mean", "scale", "coef"):
+            _vector(judge.get(key), len(names), path, f"metadata.semantic_judge.{key}")
+        if not all(x > 0 for x in judge["scale"]):
+            raise DataError(path, "metadata.semantic_judge.scale", "scales must be positive")
+        if not _is_number(judge.get("intercept")):
+            raise DataError(path, "metadata.semantic_judge.intercept", "expected a finite number")
 
 
 def _vector(values, length, path, key) -> np.ndarray:

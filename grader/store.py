@@ -212,6 +212,9 @@ class QuizStore:
     # --- reads -------------------------------------------------------------------------------
 
     def answer(self, answer_id: int) -> AnswerRow:
+        # SQLite integers are 64-bit: a larger id is no answer, where binding it would overflow.
+        if isinstance(answer_id, bool) or not isinstance(answer_id, int) or not 0 < answer_id < 1 << 63:
+            raise GraderError(f"no answer #{answer_id} in {self.path}")
         found = self.conn.execute("SELECT * FROM answers WHERE id = ?", (answer_id,)).fetchone()
         if found is None:
             raise GraderError(f"no answer #{answer_id} in {self.path}")
