@@ -16,21 +16,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "eval"))
 
-from corpora import load_all  # noqa: E402
-from loso import balanced, full_matrix, metrics, strata  # noqa: E402
+from loso import balanced, labelled_table, metrics, strata  # noqa: E402
 from recipe import build_model, grade_like_grader  # noqa: E402
-from signals import load_signals  # noqa: E402
 
 THRESHOLDS = (None, 0.8, 0.7, 0.6, 0.5)
 
 
 def main():
-    rows = load_all()
-    X = full_matrix(load_signals(rows))
-    sources = np.array([r.source for r in rows])
-    made = np.array([r.author == "corpora.py" for r in rows])
-    y = np.array([r.label3 for r in rows])
-    groups = np.array([r.group for r in rows])
+    rows, X, sources, made, y, groups = labelled_table()
     out = {}
     for s in ("mohler", "beetle", "saf", "indomain"):
         test = np.flatnonzero((sources == s) & ~made)

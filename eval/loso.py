@@ -54,6 +54,16 @@ def full_matrix(signals) -> np.ndarray:
     return np.hstack([signals["base"], signals["e5"]])
 
 
+def labelled_table():
+    """Every row with its signals, as the ablations need them: rows, FEATURES matrix, and per row
+    its source, whether it is a self-made gaming row, its label and its question."""
+    rows = load_all()
+    X = full_matrix(load_signals(rows))
+    sources = np.array([r.source for r in rows])
+    made = np.array([r.author == "corpora.py" for r in rows])
+    return rows, X, sources, made, np.array([r.label3 for r in rows]), np.array([r.group for r in rows])
+
+
 def strata(rows) -> np.ndarray:
     """What `balanced` caps: each source's real answers, and apart from them its gaming rows."""
     return np.array([r.source + (":gaming" if r.author == "corpora.py" else "") for r in rows])

@@ -15,19 +15,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpora import load_all  # noqa: E402
-from loso import balanced, full_matrix, metrics, strata  # noqa: E402
+from loso import balanced, labelled_table, metrics, strata  # noqa: E402
 from recipe import build_model, grade_like_grader  # noqa: E402
-from signals import load_signals  # noqa: E402
 
 
 def main():
-    rows = load_all()
-    X = full_matrix(load_signals(rows))
-    sources = np.array([r.source for r in rows])
-    made = np.array([r.author == "corpora.py" for r in rows])
-    y = np.array([r.label3 for r in rows])
-    groups = np.array([r.group for r in rows])
+    rows, X, sources, made, y, groups = labelled_table()
     two_way_real = np.isin(sources, ["scientsbank", "beetle"]) & ~made
     for s in ("indomain", "mohler", "beetle", "saf"):
         test = np.flatnonzero((sources == s) & ~made)
