@@ -81,7 +81,7 @@ def main():
             for mode, cascade in (("cascade", E5_CASCADE_CONFIDENCE), ("e5_always", None)):
                 grader.cascade = cascade
                 forget_process_caches()
-                grader.e5._memo.clear()
+                grader.e5.forget()
                 before = grader.e5.texts_embedded
                 t0 = time.perf_counter()
                 BatchJob(grader).run(str(path), str(Path(tmp) / f"{name}-{mode}.csv"))
