@@ -49,7 +49,8 @@ def write_rows(path: Path, rows: list[dict], n: int, mark_every_pass: bool = Fal
 def forget_process_caches():
     """Empty the module-level memos (stems, words, sentences, reference signals) that a new
     process starts without: otherwise every run after the first would be measured warm."""
-    from grader import features, text
+    from grader.core import text
+    from grader.signals import features
 
     for memo in (text.stem, text.words, text.word_spans, text.sentences, features._sentence_facts,
                  features._all_stems):
@@ -86,10 +87,10 @@ def main():
             for q, ref, a in zip(df.question, df.desired_answer, df.student_answer.fillna(""))]
     answers = list(dict.fromkeys(r["answer"] for r in rows))
 
-    from grader.batch import BatchJob
-    from grader.embedding import BACKENDS, DEFAULT_BACKEND, DIM, CachedEmbedder
+    from grader.workflows.batch.job import BatchJob
+    from grader.core.embedding import BACKENDS, DEFAULT_BACKEND, DIM, CachedEmbedder
     from grader.grading import Grader
-    from grader.vector_store import VectorStore
+    from grader.core.vector_store import VectorStore
 
     # The bare model: tokenizer, forward pass and mean pooling, as sentence-transformers runs it (but
     # batched by token count, which pads less than sentence-transformers' sort by characters).

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MOHLER = ROOT.parent / "shared" / "data" / "mohler" / "mohler.csv"
 sys.path.insert(0, str(ROOT))
 
-START_CODE = ("import time; t = time.time(); from grader.embedding import BACKENDS; b = BACKENDS[{name!r}](); "
+START_CODE = ("import time; t = time.time(); from grader.core.embedding import BACKENDS; b = BACKENDS[{name!r}](); "
               "b.encode_full(['warm up']); print(time.time() - t)")
 
 
@@ -30,7 +30,7 @@ def main():
     import pandas as pd
     from scipy.stats import pearsonr, spearmanr
 
-    from grader.embedding import BACKENDS
+    from grader.core.embedding import BACKENDS
 
     df = pd.read_csv(MOHLER)
     answers = df.student_answer.fillna("").astype(str).tolist()

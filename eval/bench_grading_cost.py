@@ -63,10 +63,10 @@ def main():
     os.environ["GRADER_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-cost-cache-")
 
     from bench_batch import forget_process_caches
-    from grader.batch import BatchJob
-    from grader.embedding import BACKENDS, DEFAULT_BACKEND, DIM, CachedEmbedder
+    from grader.workflows.batch.job import BatchJob
+    from grader.core.embedding import BACKENDS, DEFAULT_BACKEND, DIM, CachedEmbedder
     from grader.grading import Grader
-    from grader.vector_store import VectorStore
+    from grader.core.vector_store import VectorStore
 
     real = BACKENDS[DEFAULT_BACKEND]()
     replayed = memoised(BACKENDS[DEFAULT_BACKEND]())

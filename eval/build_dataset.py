@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader.bank import load_bank  # noqa: E402
-from grader.text import STOPWORDS, content_stems, words  # noqa: E402
+from grader.bank.questions import load_bank  # noqa: E402
+from grader.core.text import STOPWORDS, content_stems, words  # noqa: E402
 
 HANDWRITTEN = ROOT / "eval" / "data" / "handwritten"
 OUT = ROOT / "eval" / "data" / "labelled.jsonl"

@@ -96,7 +96,7 @@ def load_asag(name: str) -> list[Row]:
 
 
 def load_indomain() -> list[Row]:
-    from grader.bank import load_bank
+    from grader.bank.questions import load_bank
 
     bank = load_bank(ROOT / "grader" / "data" / "questions")
     rows = []
@@ -124,7 +124,7 @@ def gaming_rows(rows: list[Row]) -> list[Row]:
     only: labelled.jsonl already derives the others. Marked origin=derived, kind=<the kind>."""
     from build_dataset import negate
 
-    from grader.text import STOPWORDS, words
+    from grader.core.text import STOPWORDS, words
 
     rng = random.Random(GAMING_SEED)
     seen, out = set(), []

@@ -30,10 +30,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader.bank import load_bank  # noqa: E402
-from grader.embedding import get_embedder  # noqa: E402
-from grader.rubric import RubricDrafter, load_rubrics  # noqa: E402
-from grader.text import STOPWORDS, content_stems, stem, words  # noqa: E402
+from grader.bank.questions import load_bank  # noqa: E402
+from grader.core.embedding import get_embedder  # noqa: E402
+from grader.bank.rubrics import RubricDrafter, load_rubrics  # noqa: E402
+from grader.core.text import STOPWORDS, content_stems, stem, words  # noqa: E402
 
 OUT = ROOT / "eval" / "results" / "drafting.json"
 COSINE = 0.7

@@ -27,7 +27,7 @@ def golden_items() -> list[tuple[str, str]]:
 
 
 def snapshot(grader, items) -> list[dict]:
-    from grader.features import FEATURES
+    from grader.signals.features import FEATURES
 
     questions = [(grader.resolve(q), a) for q, a in items]
     X, matches = grader.featurize(questions, all_signals=True)

@@ -38,8 +38,8 @@ from corpora import LABELS3, SOURCES, load_all  # noqa: E402
 from recipe import build_model, grade_like_grader  # noqa: E402
 from signals import load_signals  # noqa: E402
 
-from grader.features import MINILM_FEATURES  # noqa: E402
-from grader.model import GradingModel  # noqa: E402
+from grader.signals.features import MINILM_FEATURES  # noqa: E402
+from grader.model.classifier import GradingModel  # noqa: E402
 from grader.settings import E5_CASCADE_CONFIDENCE  # noqa: E402
 
 

@@ -42,13 +42,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader.batch import ColumnMap  # noqa: E402
-from grader.calibration import (Options, all_metrics, cross_validate, data_cohort,  # noqa: E402
-                                featurize_data, fit_model, for_embedder, grade_to_proba, load_labelled,
-                                make_folds, predict, project_proba)
-from grader.features import FEATURES  # noqa: E402
+from grader.workflows.calibration.fitting import (Options, all_metrics, cross_validate, data_cohort,  # noqa: E402
+                                                  featurize_data, fit_model, grade_to_proba, make_folds, predict,
+                                                  project_proba)
+from grader.workflows.calibration.labels import load_labelled  # noqa: E402
+from grader.workflows.calibration.run import for_embedder  # noqa: E402
+from grader.workflows.rows import ColumnMap  # noqa: E402
+from grader.signals.features import FEATURES  # noqa: E402
 from grader.grading import Grader  # noqa: E402
-from grader.metrics import regression_metrics  # noqa: E402
+from grader.model.metrics import regression_metrics  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "mohler" / "mohler.csv"
 RESULTS = ROOT / "eval" / "results" / "benchmark_mohler.json"

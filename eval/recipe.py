@@ -17,9 +17,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader.features import FEATURES, MINILM_FEATURES  # noqa: E402
+from grader.signals.features import FEATURES, MINILM_FEATURES  # noqa: E402
 from grader.grading import coherent_score, semantic_judgement  # noqa: E402
-from grader.model import GradingModel  # noqa: E402
+from grader.model.classifier import GradingModel  # noqa: E402
 from grader.settings import E5_CASCADE_CONFIDENCE, JUDGE_AGREES  # noqa: E402
 
 LABELS3 = ("incorrect", "partial", "correct")

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "eval"))
 
 from corpora import load_all  # noqa: E402
 
-from grader.features import MINILM_FEATURES  # noqa: E402
+from grader.signals.features import MINILM_FEATURES  # noqa: E402
 
 TMP = ROOT / "eval" / "results" / "tmp"
 # The signals from the MiniLM model, the concept matcher and the text; e5's come separately.
@@ -33,7 +33,7 @@ def questions_of(rows):
     """One Question per row (bank questions for in-domain rows, user questions otherwise)."""
     from dataclasses import replace
 
-    from grader.bank import load_bank
+    from grader.bank.questions import load_bank
     from grader.grading import user_question
 
     bank = load_bank(ROOT / "grader" / "data" / "questions")
@@ -54,14 +54,14 @@ def questions_of(rows):
 
 
 def base_features(rows, drafted: bool) -> np.ndarray:
-    from grader.embedding import get_embedder
+    from grader.core.embedding import get_embedder
     from grader.grading import Grader
-    from grader.model import GradingModel
-    from grader.rubric import load_rubrics
+    from grader.model.classifier import GradingModel
+    from grader.bank.rubrics import load_rubrics
 
     grader = Grader(None, {} if drafted else load_rubrics(ROOT / "grader" / "data" / "rubrics"), GradingModel(features=TEXT_SIGNALS),
                     get_embedder(None))
-    from grader.bank import load_bank
+    from grader.bank.questions import load_bank
 
     grader.bank = load_bank(ROOT / "grader" / "data" / "questions")   # the drafter learns its idf from the bank
     items = list(zip(questions_of(rows), [r.answer for r in rows]))

@@ -12,10 +12,15 @@ __version__ = "0.2.0"
 
 _PUBLIC = {
     "Grader": "grading", "GradeResult": "grading", "user_question": "grading",
-    "Question": "bank", "Reference": "bank", "load_bank": "bank",
-    "BatchJob": "batch", "ColumnMap": "batch",
-    "calibrate": "calibration", "load_labelled": "calibration", "Options": "calibration",
-    "GradingModel": "model", "GraderError": "errors",
+    "Question": "bank.questions", "Reference": "bank.questions", "load_bank": "bank.questions",
+    "load_rubrics": "bank.rubrics",
+    "BatchJob": "workflows.batch.job", "ColumnMap": "workflows.rows",
+    "calibrate": "workflows.calibration.run", "load_labelled": "workflows.calibration.labels",
+    "Options": "workflows.calibration.fitting",
+    "QuizStore": "workflows.quiz.store", "default_db_path": "workflows.quiz.store",
+    "plan_quiz": "workflows.quiz.session", "override_answer": "workflows.quiz.session",
+    "progress": "workflows.quiz.session",
+    "GradingModel": "model.classifier", "GraderError": "errors",
 }
 __all__ = sorted(_PUBLIC)
 

@@ -9,15 +9,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .bank import Bank, Question, Reference, package_data
-from .concepts import ConceptMatch, ConceptMatcher
-from .errors import DataError, GraderError
-from .features import FEATURES, MINILM_FEATURES, Pairing, add_e5, feature_matrix, select
-from .model import GradingModel
-from .pooling import TextBatch
-from .rubric import Rubric, RubricDrafter, drafting_fingerprint, load_rubrics, parse_rubric
-from .semantic import E5_FEATURES
-from .settings import E5_CASCADE_CONFIDENCE, JUDGE_AGREES, MAX_ANSWER_CHARS, MODEL_ENV, RUBRICS_ENV
+from grader.bank.questions import Bank, Question, load_bank, package_data
+from grader.bank.questions import user_question  # noqa: F401  (grader.user_question, grader.grading.user_question)
+from grader.bank.rubrics import Rubric, RubricDrafter, drafting_fingerprint, load_rubrics, parse_rubric
+from grader.core.embedding import get_embedder
+from grader.core.pooling import TextBatch
+from grader.core.semantic import E5_FEATURES, get_encoder
+from grader.errors import DataError, GraderError
+from grader.model.classifier import GradingModel
+from grader.signals.concepts import ConceptMatch, ConceptMatcher
+from grader.signals.features import (FEATURES, KNOWN_EXTRA, MINILM_FEATURES, Pairing, add_e5, extra_features,
+                                     feature_matrix, select)
+from grader.signals.memory import MEMORY_FEATURES, AnswerMemory, memory_path_for
+from grader.settings import E5_CASCADE_CONFIDENCE, JUDGE_AGREES, MAX_ANSWER_CHARS, MODEL_ENV, RUBRICS_ENV
 
 
 def default_model_path() -> Path:
@@ -49,42 +53,21 @@ class GradeResult:
         return d
 
 
-def user_question(question: str, references: list[str], qid: str | None = None) -> Question:
-    """A question that is not in the bank, graded from the reference answers the user gives."""
-    refs = [r.strip() for r in references if r and r.strip()]
-    if not question or not question.strip():
-        raise GraderError("the question text is empty")
-    if not refs:
-        raise GraderError("a question that is not in the bank needs at least one non-empty --reference")
-    import hashlib
-
-    digest = hashlib.sha1("\n".join([question.strip(), *refs]).encode()).hexdigest()[:10]
-    # A reference of a few words is a flashcard-style answer: grade it as a short reference.
-    return Question(qid or f"user-{digest}", question.strip(),
-                    references=[Reference(r, kind="short" if len(r.split()) <= 8 else "full") for r in refs])
-
-
 class Grader:
     """Grades answers against a question's references and rubric with a calibrated model."""
 
     def __init__(self, bank: Bank | None = None, rubrics: dict[str, Rubric] | None = None,
                  model: GradingModel | None = None, embedder=None, memory=None, model_path=None):
-        from .embedding import get_embedder
-
         self.bank = bank
         model_path = model_path or (None if model else os.environ.get(MODEL_ENV) or default_model_path())
         self.model = model or GradingModel.load(model_path)
-        from .calibration import COHORT_FEATURES, MEMORY_FEATURES
-
-        unknown = [f for f in self.model.features if f not in FEATURES + MEMORY_FEATURES + COHORT_FEATURES]
+        unknown = [f for f in self.model.features if f not in FEATURES + KNOWN_EXTRA]
         if unknown:
             raise GraderError(f"{model_path or 'model'}: uses signals this version of grader does not know "
                               f"({', '.join(unknown)}): upgrade grader or calibrate it again")
         # Answer memory (from `grader calibrate`): graded answers beside the model file.
         self.memory = memory
         if self.memory is None and model_path and any(f in MEMORY_FEATURES for f in self.model.features):
-            from .calibration import AnswerMemory, memory_path_for
-
             self.memory = AnswerMemory.load(memory_path_for(model_path))
         self.embedder = embedder or get_embedder(self.model.metadata.get("embedder"))
         self.rubrics = dict(rubrics or {})
@@ -100,8 +83,6 @@ class Grader:
 
     @classmethod
     def from_paths(cls, bank_dir=None, rubrics_dir=None, model_path=None) -> "Grader":
-        from .bank import load_bank
-
         bank = load_bank(bank_dir)
         if rubrics_dir is None:
             rubrics_dir = os.environ.get(RUBRICS_ENV)
@@ -190,8 +171,6 @@ class Grader:
     def e5(self):
         """The e5 encoder (`grader.semantic`), loaded on first use."""
         if self._e5 is None:
-            from .semantic import get_encoder
-
             self._e5 = get_encoder()
         return self._e5
 
@@ -218,10 +197,8 @@ class Grader:
         X_model = select(X, own)
         if extra:
             # Signals beyond FEATURES (answer memory, cohort) of a calibrated model, appended in order.
-            from .calibration import extra_features
-
             vectors = np.stack([encoded[a].vector for _, a in items])
-            X_model = np.hstack([X_model, extra_features(self, items, extra, X, vectors)])
+            X_model = np.hstack([X_model, extra_features(items, extra, X, vectors, self.embedder, self.memory, self.cohort)])
         return X_model, all_matches
 
     def _needs_e5(self, X: np.ndarray, matches: list[list[ConceptMatch]]) -> list[int]:

@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from grader.bank import load_bank
+from grader.bank.questions import load_bank
 from grader.cli import main
 from grader.errors import DataError
 

@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from grader.batch import BatchJob, neutralise_formula
+from grader.workflows.batch.job import BatchJob
+from grader.workflows.formats import neutralise_formula
 from grader.cli import main
 
 ROWS = [

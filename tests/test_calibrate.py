@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.calibration import (MEMORY_FEATURES, LabelScheme, make_folds, memory_features, parse_scale,
-                                project_proba)
+from grader.signals.memory import MEMORY_FEATURES, memory_features
+from grader.workflows.calibration.labels import LabelScheme, parse_scale
+from grader.workflows.calibration.fitting import make_folds, project_proba
 from grader.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from grader.bank import load_bank
+from grader.bank.questions import load_bank
 from grader.cli import main
 from grader.errors import GraderError
 
@@ -100,7 +100,7 @@ def test_missing_or_ambiguous_columns_name_the_option_to_use(tmp_path, runner):
 
 
 def test_labelled_data_columns_match_in_any_case(tmp_path):
-    from grader.calibration import load_labelled
+    from grader.workflows.calibration.labels import load_labelled
 
     src = write_csv(tmp_path / "l.csv", [{"Question_Id": DROPOUT, "ANSWER": "drops units", "Label": "correct"},
                                          {"Question_Id": DROPOUT, "ANSWER": "no idea", "Label": "incorrect"}])
@@ -176,7 +176,7 @@ def test_batch_report_lists_error_rows_and_csv_has_plain_newlines(tmp_path, runn
 # --- 6. stats and overrides -------------------------------------------------------------------
 
 def test_stats_leaves_out_concepts_missed_by_answers_overridden_to_correct(tmp_path, runner):
-    from grader.store import QuizStore
+    from grader.workflows.quiz.store import QuizStore
 
     db = tmp_path / "quiz.sqlite3"
     with QuizStore(db) as store:
@@ -196,7 +196,7 @@ def test_stats_leaves_out_concepts_missed_by_answers_overridden_to_correct(tmp_p
 def test_torch_backend_loads_without_progress_bars(capfd):
     from transformers.utils import logging as hf_logging
 
-    from grader.embedding import TorchEmbedder, _minilm_dir
+    from grader.core.embedding import TorchEmbedder, _minilm_dir
 
     hf_logging.enable_progress_bar()   # as a fresh process has it
     TorchEmbedder(_minilm_dir())

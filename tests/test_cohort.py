@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from grader.cli import main
-from grader.cohort import COHORT_FEATURES, COHORT_MIN, cohort_columns
+from grader.signals.cohort import COHORT_FEATURES, COHORT_MIN, cohort_columns
 from grader.errors import DataError
-from grader.model import GradingModel
+from grader.model.classifier import GradingModel
 
 from test_calibrate import _fixture_rows, _write_jsonl
 
@@ -70,7 +70,7 @@ def test_ridge_model_predicts_like_sklearn_and_round_trips():
 def test_features_of_two_embedders_never_mix(grader):
     """Rotating every vector leaves cosines alone, so a grader on a rotated copy of the model must
     give the same signals; cached reference vectors of the other model would not."""
-    from grader.embedding import CachedEmbedder, Encoded
+    from grader.core.embedding import CachedEmbedder, Encoded
     from grader.grading import Grader
 
     rng = np.random.default_rng(0)

@@ -4,11 +4,11 @@ influence"), never a whole sentence."""
 
 import pytest
 
-from grader.bank import load_bank
-from grader.embedding import get_embedder
+from grader.bank.questions import load_bank
+from grader.core.embedding import get_embedder
 from grader.grading import user_question
-from grader.rubric import RubricDrafter
-from grader.text import STOPWORDS, words
+from grader.bank.rubrics import RubricDrafter
+from grader.core.text import STOPWORDS, words
 
 LONE_WORDS_THAT_NAME_NOTHING = STOPWORDS | {"during", "minimum", "maximum", "data", "training", "value",
                                             "time", "network", "input", "output", "size", "ways"}

@@ -1,6 +1,6 @@
 import numpy as np
 
-from grader.embedding import TOKENS_PER_BATCH
+from grader.core.embedding import TOKENS_PER_BATCH
 
 
 def test_model_calls_stay_within_the_token_budget_and_batching_changes_nothing(grader, monkeypatch):

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from grader.batch import BatchJob
+from grader.workflows.batch.job import BatchJob
 from grader.cli import main
 from grader.errors import DataError
-from grader.model import GradingModel
+from grader.model.classifier import GradingModel
 
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "grader" / "models" / "default" / "model.json"
 
@@ -39,7 +39,7 @@ def _one_line_error(out):
 # --- 1. export-labels over its own database ---------------------------------------------------
 
 def _quiz_db(path):
-    from grader.store import QuizStore
+    from grader.workflows.quiz.store import QuizStore
 
     with QuizStore(path) as store:
         store.record(question_id="q004-035", answer="drops units", label="partial", score=0.5)

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from grader.bank import Question, Reference
+from grader.bank.questions import Question, Reference
 from grader.cli import main
-from grader.rubric import Concept, Rubric
+from grader.bank.rubrics import Concept, Rubric
 
 DROPOUT = "q004-035"
 
@@ -60,7 +60,7 @@ def test_negated_concepts_are_reported_as_contradicted(grader):
 
 
 def test_negation_mismatch_needs_a_negation_about_the_aligned_content(grader):
-    from grader.features import FEATURES
+    from grader.signals.features import FEATURES
 
     q = Question("neg", "What is dropout?", references=[Reference(
         "Dropout sets randomly chosen neurons to zero during training so that they do not affect the next layer. "

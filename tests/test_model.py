@@ -5,7 +5,7 @@ import pytest
 
 from grader.cli import main
 from grader.errors import DataError
-from grader.model import GradingModel
+from grader.model.classifier import GradingModel
 
 
 def _data(seed=0, n=300):
@@ -79,10 +79,10 @@ def test_tampered_model_via_cli_is_one_line_error(tmp_path, runner):
 
 
 def test_bundled_model_loads_and_matches_the_feature_list():
-    from grader.features import FEATURES
+    from grader.signals.features import FEATURES
     from grader.grading import default_model_path
 
-    from grader.features import MINILM_FEATURES
+    from grader.signals.features import MINILM_FEATURES
 
     m = GradingModel.load(default_model_path())
     assert m.features == FEATURES

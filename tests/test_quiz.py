@@ -251,9 +251,9 @@ class StubGrader:
 
 
 def test_incorrect_comes_back_sooner_than_partial_sooner_than_correct(tmp_path):
-    from grader.bank import load_bank
-    from grader.quiz import QuizSession, plan_quiz
-    from grader.store import QuizStore
+    from grader.bank.questions import load_bank
+    from grader.workflows.quiz.session import QuizSession, plan_quiz
+    from grader.workflows.quiz.store import QuizStore
 
     bank = load_bank()
     q = bank.get(DROPOUT)

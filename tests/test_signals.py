@@ -5,8 +5,8 @@ length is length, and the e5 family is consistent with its own vectors."""
 import numpy as np
 import pytest
 
-from grader.bank import Question, Reference
-from grader.features import FEATURES
+from grader.bank.questions import Question, Reference
+from grader.signals.features import FEATURES
 
 REFERENCE = "Dropout randomly sets neurons to zero during training, which prevents overfitting."
 QUESTION = Question("sig", "What is dropout?", references=[Reference(REFERENCE)])

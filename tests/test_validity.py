@@ -7,7 +7,7 @@ import pytest
 
 from grader.cli import main
 from grader.grading import coherent_label, coherent_score, user_question
-from grader.rubric import Concept
+from grader.bank.rubrics import Concept
 
 SCHEDULER = ("What does a learning rate scheduler do?",
              "A learning rate scheduler changes the learning rate during training, usually lowering it over time, so "
@@ -64,7 +64,7 @@ def test_negated_and_reversed_statements_are_not_correct(grader):
 
 
 def _match(status, required=True):
-    from grader.concepts import ConceptMatch
+    from grader.signals.concepts import ConceptMatch
 
     return ConceptMatch(Concept("c", [], 1.0, required), 1.0 if status == "matched" else 0.0, status)
 

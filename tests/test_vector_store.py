@@ -5,9 +5,9 @@ import sqlite3
 import numpy as np
 import pytest
 
-from grader.embedding import DIM, CachedEmbedder, get_embedder
+from grader.core.embedding import DIM, CachedEmbedder, get_embedder
 from grader.grading import Grader
-from grader.vector_store import VectorStore
+from grader.core.vector_store import VectorStore
 
 ANSWER = "Dropout randomly switches off neurons while training, so the network cannot rely on any one of them."
 
@@ -83,7 +83,7 @@ def test_damaged_entries_are_recomputed(grader, tmp_path, damage):
 
 
 def test_stored_offsets_outside_the_text_are_refused(tmp_path):
-    from grader.embedding import Encoded
+    from grader.core.embedding import Encoded
 
     store = VectorStore(tmp_path / "v.sqlite3", "m", 2)
     good = Encoded("ab cd", np.ones(2, np.float32), np.ones((2, 2), np.float32), np.array([[0, 2], [3, 5]]), model="m")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from .errors import DataError, GraderError
-from .settings import BANK_ENV
+from grader.errors import DataError, GraderError
+from grader.settings import BANK_ENV
 
 TOPICS = (
     "fundamentals", "optimization", "regularization", "cnn", "rnn", "transformers",
@@ -232,3 +233,22 @@ def load_bank(directory: str | Path | None = None) -> Bank:
     for f in files:
         questions.extend(load_questions_file(f))
     return Bank(questions, directory)
+
+
+def user_question(question: str, references: list[str], qid: str | None = None) -> Question:
+    """A question that is not in the bank, graded from the reference answers the user gives."""
+    refs = [r.strip() for r in references if r and r.strip()]
+    if not question or not question.strip():
+        raise GraderError("the question text is empty")
+    if not refs:
+        raise GraderError("a question that is not in the bank needs at least one non-empty --reference")
+    digest = hashlib.sha1("\n".join([question.strip(), *refs]).encode()).hexdigest()[:10]
+    # A reference of a few words is a flashcard-style answer: grade it as a short reference.
+    return Question(qid or f"user-{digest}", question.strip(),
+                    references=[Reference(r, kind="short" if len(r.split()) <= 8 else "full") for r in refs])
+
+
+def question_key(q) -> str:
+    """Identifies a question across files and runs: its text and references, hashed."""
+    text = " ".join(q.question.lower().split()) + "\n" + "\n".join(" ".join(r.text.split()) for r in q.references)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .bank import Question
-from . import text as text_module
-from .errors import DataError
-from .text import NEGATIONS, STOPWORDS, stem, word_spans, words
+from grader.bank.questions import Question
+from grader.core import text as text_module
+from grader.core.text import NEGATIONS, STOPWORDS, stem, word_spans, words
+from grader.errors import DataError
 
 RUBRICS_ENV = "GRADER_RUBRICS"
 

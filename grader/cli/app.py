@@ -12,8 +12,8 @@ import sys
 
 import click
 
-from .errors import GraderError
-from .settings import BANK_ENV, MODEL_ENV, RUBRICS_ENV
+from grader.errors import GraderError
+from grader.settings import BANK_ENV, MODEL_ENV, RUBRICS_ENV
 
 bank_option = click.option("--bank", "bank_dir", type=click.Path(), envvar=BANK_ENV,
                            help="Question bank directory (default: the bundled bank; env GRADER_BANK).")
@@ -80,7 +80,7 @@ def questions_list(bank_dir, topic, level, text, include_all, as_json):
     \b
     Example: grader questions list --topic cnn --level basic
     """
-    from .bank import load_bank
+    from grader.bank.questions import load_bank
 
     bank = load_bank(bank_dir)
     found = bank.filter(topic=topic or None, level=level or None, text=text,
@@ -105,7 +105,7 @@ def questions_topics(bank_dir, include_all, as_json):
     \b
     Example: grader questions topics --json
     """
-    from .bank import load_bank
+    from grader.bank.questions import load_bank
 
     counts = load_bank(bank_dir).counts(with_reference=None if include_all else True)
     if as_json:
@@ -135,7 +135,7 @@ def questions_show(question_id, bank_dir, as_json):
     \b
     Example: grader questions show q004-001
     """
-    from .bank import load_bank
+    from grader.bank.questions import load_bank
 
     q = load_bank(bank_dir).get(question_id)
     if as_json:
@@ -159,9 +159,9 @@ def questions_validate(bank_dir, rubrics_dir):
     \b
     Example: grader questions validate --bank my_questions/
     """
-    from .bank import load_bank
-    from .grading import default_rubrics_dir
-    from .rubric import load_rubrics
+    from grader.bank.questions import load_bank
+    from grader.grading import default_rubrics_dir
+    from grader.bank.rubrics import load_rubrics
 
     bank = load_bank(bank_dir)
     if rubrics_dir is None and bank_dir is None:
@@ -200,7 +200,7 @@ def grade(question, answer, reference, bank_dir, rubrics_dir, model_path, as_jso
       echo "It adds momentum" | grader grade -q q004-031 -a - --json
       grader grade -q "What is a tensor?" -r "A multi-dimensional array of numbers." -a "an n-d array"
     """
-    from .grading import Grader, user_question
+    from grader.grading import Grader, user_question
 
     text = _read_answer(answer)
     grader = Grader.from_paths(bank_dir, rubrics_dir, model_path)
@@ -254,9 +254,9 @@ def rubric_draft(question_id, bank_dir, output):
     \b
     Example: grader rubric draft q004-035 > rubrics/q004-035.yaml
     """
-    from .bank import load_bank
-    from .embedding import get_embedder
-    from .rubric import RubricDrafter
+    from grader.bank.questions import load_bank
+    from grader.core.embedding import get_embedder
+    from grader.bank.rubrics import RubricDrafter
 
     bank = load_bank(bank_dir)
     q = bank.get(question_id)
@@ -281,7 +281,7 @@ def cache():
 
 
 def _store():
-    from .embedding import get_embedder
+    from grader.core.embedding import get_embedder
 
     store = get_embedder().store
     if store is None:
@@ -318,7 +318,7 @@ def cache_warm(bank_dir, rubrics_dir, model_path):
     \b
     Example: grader cache warm --bank my-course/
     """
-    from .grading import Grader
+    from grader.grading import Grader
 
     grader = Grader.from_paths(bank_dir, rubrics_dir, model_path)
     phrases, texts = grader.warm()
@@ -332,10 +332,3 @@ def cache_clear():
     """Delete the cached vectors and drafted rubrics (they are recomputed when needed)."""
     store = _store()
     click.echo(f"deleted {store.clear()} entries from {store.path}", err=True)
-
-
-# Commands defined in their own modules register themselves on `main`.
-from . import cli_batch, cli_calibrate, cli_quiz  # noqa: E402,F401
-
-if __name__ == "__main__":
-    main()

@@ -7,16 +7,17 @@ import sys
 
 import click
 
-from .cli import bank_option, friendly_errors, main, model_option, rubrics_option
-from .errors import GraderError
+from grader.cli.app import bank_option, friendly_errors, main, model_option, rubrics_option
+from grader.errors import GraderError
+from grader.workflows.formats import readable_formats, writable_formats
 
 
 @main.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(allow_dash=True))
 @click.option("--output", "-o", "output_path", default="-", show_default=True, type=click.Path(allow_dash=True),
               help="Output file: .csv, .jsonl or .parquet by extension; '-' for stdout.")
-@click.option("--input-format", type=click.Choice(["csv", "jsonl"]), help="Input format (default: by extension, else CSV).")
-@click.option("--output-format", type=click.Choice(["csv", "jsonl", "parquet"]), help="Output format (default: by extension).")
+@click.option("--input-format", type=click.Choice(readable_formats()), help="Input format (default: by extension, else CSV).")
+@click.option("--output-format", type=click.Choice(writable_formats()), help="Output format (default: by extension).")
 @click.option("--answer-column", default="answer", show_default=True, help="Column with the answer.")
 @click.option("--question-id-column", default="question_id", show_default=True, help="Column with a bank question id.")
 @click.option("--question-column", default="question", show_default=True, help="Column with the question text.")
@@ -49,8 +50,11 @@ def batch(input_path, output_path, input_format, output_format, answer_column, q
     """
     from pathlib import Path
 
-    from .batch import BatchJob, ColumnMap, batch_outputs, refuse_path_collisions
-    from .grading import Grader
+    from grader.workflows.batch.job import BatchJob
+    from grader.workflows.rows import ColumnMap
+    from grader.workflows.batch.resume import batch_outputs
+    from grader.workflows.paths import refuse_path_collisions
+    from grader.grading import Grader
 
     if resume and output_path == "-":
         raise GraderError("--resume needs an output file, not stdout")
@@ -80,7 +84,7 @@ def batch(input_path, output_path, input_format, output_format, answer_column, q
         if bar is not None:
             bar.close()
     if report_path:
-        from .batch_report import write_batch_report
+        from grader.workflows.batch.report import write_batch_report
 
         write_batch_report(job.records, summary, report_path)
     if json_summary:

@@ -7,15 +7,16 @@ import sys
 
 import click
 
-from .cli import bank_option, friendly_errors, json_option, main, model_option, rubrics_option
-from .errors import GraderError
+from grader.cli.app import bank_option, friendly_errors, json_option, main, model_option, rubrics_option
+from grader.errors import GraderError
+from grader.workflows.formats import readable_formats
 
 
 def data_options(func):
     """Options shared by both commands: columns, label scheme and grouping."""
     options = [
         click.argument("data_path", metavar="DATA", type=click.Path(allow_dash=True)),
-        click.option("--input-format", type=click.Choice(["csv", "jsonl"]), help="Input format (default: by extension)."),
+        click.option("--input-format", type=click.Choice(readable_formats()), help="Input format (default: by extension)."),
         click.option("--answer-column", default="answer", show_default=True, help="Column with the answer."),
         click.option("--question-id-column", default="question_id", show_default=True,
                      help="Column with a bank question id."),
@@ -39,8 +40,8 @@ def data_options(func):
 def _load(bank, data_path, input_format, answer_column, question_id_column, question_column, reference_column,
           label_column, score_column, labels_text, scale_text, bins, group_by="question", group_column=None,
           group_regex=None, stored=None):
-    from .batch import ColumnMap
-    from .calibration import load_labelled, parse_labels, parse_scale
+    from grader.workflows.rows import ColumnMap
+    from grader.workflows.calibration.labels import load_labelled, parse_labels, parse_scale
 
     if data_path == "-" and sys.stdin.isatty():
         raise GraderError("reading labelled answers from stdin, but stdin is a terminal; pipe a file or give a path")
@@ -63,7 +64,7 @@ def _progress(quiet, total, unit):
 
 
 def _table(systems: dict) -> str:
-    from .report import METRIC_ORDER, SYSTEM_NAMES, _fmt
+    from grader.workflows.reports import METRIC_ORDER, SYSTEM_NAMES, _fmt
 
     names = list(systems)
     width = max(len(SYSTEM_NAMES.get(n, n)) for n in names) + 2
@@ -122,9 +123,10 @@ def calibrate(data_path, input_format, answer_column, question_id_column, questi
     """
     from pathlib import Path
 
-    from .batch import refuse_path_collisions
-    from .calibration import Options, calibrate as run_calibration, save_run
-    from .grading import Grader
+    from grader.workflows.paths import refuse_path_collisions
+    from grader.workflows.calibration.fitting import Options
+    from grader.workflows.calibration.run import calibrate as run_calibration, save_run
+    from grader.grading import Grader
 
     # The files written into the output directory must not be the labelled data.
     refuse_path_collisions({"DATA": data_path}, {f"-o {out_dir}/{name}": Path(out_dir) / name
@@ -190,11 +192,13 @@ def eval_command(data_path, input_format, answer_column, question_id_column, que
     """
     from pathlib import Path
 
-    from .bank import load_bank
-    from .batch import refuse_path_collisions
-    from .calibration import LabelScheme, concept_rates, evaluate, per_question_table
-    from .grading import Grader
-    from .model import GradingModel
+    from grader.bank.questions import load_bank
+    from grader.workflows.paths import refuse_path_collisions
+    from grader.workflows.calibration.labels import LabelScheme
+    from grader.workflows.calibration.fitting import concept_rates, per_question_table
+    from grader.workflows.calibration.run import evaluate
+    from grader.grading import Grader
+    from grader.model.classifier import GradingModel
 
     model_file = None
     if model_path:
@@ -215,7 +219,7 @@ def eval_command(data_path, input_format, answer_column, question_id_column, que
             bar.close()
     name = str(model_path) if model_path else "bundled default"
     if report_path:
-        from .report import write_eval_report
+        from grader.workflows.reports import write_eval_report
 
         write_eval_report(data, metrics, proba, t, per_question_table(data, t), concept_rates(data, matches),
                           name, report_path)

@@ -1,4 +1,4 @@
-"""Commands registered on `grader.cli.main`: quiz, stats, history, override, export-labels.
+"""Commands registered on `grader.cli.app.main`: quiz, stats, history, override, export-labels.
 
 The library (`grader.quiz`, `grader.store`) is imported inside the commands, so `--help` stays fast.
 """
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
-from .cli import bank_option, friendly_errors, json_option, main, model_option, render_result, rubrics_option
-from .errors import GraderError
-from .settings import DB_ENV
+from grader.cli.app import bank_option, friendly_errors, json_option, main, model_option, render_result, rubrics_option
+from grader.errors import GraderError
+from grader.settings import DB_ENV
 
 db_option = click.option(
     "--db", "db_path", type=click.Path(dir_okay=False), envvar=DB_ENV,
@@ -26,7 +26,7 @@ LABEL_COLOURS = {"correct": "green", "partial": "yellow", "incorrect": "red"}
 
 
 def _open_store(db_path):
-    from .store import QuizStore
+    from grader.workflows.quiz.store import QuizStore
 
     return QuizStore(db_path)
 
@@ -38,7 +38,7 @@ def _split_ids(ids) -> list[str]:
 def _local(stamp: str | None) -> str:
     if not stamp:
         return "-"
-    from .store import parse_iso
+    from grader.workflows.quiz.store import parse_iso
 
     return parse_iso(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
 
@@ -172,9 +172,9 @@ def quiz(topic, level, count, ids, seed, ahead, db_path, bank_dir, rubrics_dir, 
       grader quiz --ids q004-035 --db /tmp/quiz.sqlite3
       printf 'Dropout zeroes random units while training\\n:skip\\n' | grader quiz -n 2 --seed 1
     """
-    from .bank import check_topics_and_levels, load_bank
-    from .quiz import plan_quiz
-    from .store import utcnow
+    from grader.bank.questions import check_topics_and_levels, load_bank
+    from grader.workflows.quiz.session import plan_quiz
+    from grader.workflows.quiz.store import utcnow
 
     check_topics_and_levels(topic, level)
     if model_path and not Path(model_path).exists():
@@ -190,13 +190,13 @@ def quiz(topic, level, count, ids, seed, ahead, db_path, bank_dir, rubrics_dir, 
                 return
             msg = "Nothing is due and no new questions match."
             if plan.next_due:
-                from .store import parse_iso
+                from grader.workflows.quiz.store import parse_iso
 
                 msg += f" Next review {_in((parse_iso(plan.next_due) - utcnow()).total_seconds())}" \
                        f" ({_local(plan.next_due)}); use --ahead to practise now."
             click.echo(msg)
             return
-        from .quiz import QuizSession
+        from grader.workflows.quiz.session import QuizSession
 
         session = QuizSession(_LazyGrader(bank_dir, rubrics_dir, model_path), store)
         reader = AnswerReader()
@@ -222,14 +222,14 @@ class _LazyGrader:
 
     def grade(self, question, answer):
         if self._grader is None:
-            from .grading import Grader
+            from grader.grading import Grader
 
             self._grader = Grader.from_paths(*self.paths)
         return self._grader.grade(question, answer)
 
 
 def _run(session, questions, reader):
-    from .quiz import reference_text
+    from grader.workflows.quiz.session import reference_text
 
     last_graded = None
     for i, q in enumerate(questions, 1):
@@ -299,13 +299,13 @@ def _relabelled(row) -> str:
 
 
 def _due_text(due) -> str:
-    from .store import iso, utcnow
+    from grader.workflows.quiz.store import iso, utcnow
 
     return f"{_in((due - utcnow()).total_seconds())} ({_local(iso(due))})"
 
 
 def _show_graded(outcome, reader):
-    from .quiz import reference_text
+    from grader.workflows.quiz.session import reference_text
 
     result = outcome.result
     text = render_result(result)
@@ -361,8 +361,8 @@ def stats(db_path, bank_dir, top, as_json):
       grader stats
       grader stats --json --db /tmp/quiz.sqlite3
     """
-    from .bank import load_bank
-    from .quiz import progress
+    from grader.bank.questions import load_bank
+    from grader.workflows.quiz.session import progress
 
     bank = load_bank(bank_dir)
     with _open_store(db_path) as store:
@@ -444,7 +444,7 @@ def override(answer_id, label, db_path):
     \b
     Example: grader override 12 correct
     """
-    from .quiz import override_answer
+    from grader.workflows.quiz.session import override_answer
 
     with _open_store(db_path) as store:
         row, due = override_answer(store, answer_id, label)
@@ -474,10 +474,10 @@ def export_labels_cmd(output, only_overrides, db_path, bank_dir):
       grader export-labels -o labels.csv
       grader export-labels --only-overrides -o disagreements.csv
     """
-    from .bank import load_bank
-    from .batch import refuse_path_collisions
-    from .quiz import export_labels
-    from .store import default_db_path
+    from grader.bank.questions import load_bank
+    from grader.workflows.paths import refuse_path_collisions
+    from grader.workflows.quiz.session import export_labels
+    from grader.workflows.quiz.store import default_db_path
 
     # Before the database is opened: writing the CSV over it would lose the whole quiz history.
     refuse_path_collisions({"--db": db_path or default_db_path()}, {"-o": output})

@@ -10,42 +10,17 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .errors import GraderError
-from .settings import BACKEND_ENV
+from grader.core.encoded import Encoded, normalise as _normalise
+from grader.core.vector_store import VectorStore, default_cache_dir
+from grader.errors import GraderError
+from grader.settings import BACKEND_ENV
 
 MAX_TOKENS = 256  # the models were trained on 128-256 wordpieces; longer input is truncated
 DIM = 384         # both packaged MiniLM backends
-
-
-@dataclass
-class Encoded:
-    """One text through the model: its embedding, token vectors and their character offsets."""
-
-    text: str
-    vector: np.ndarray          # (dim,), L2-normalised mean of token vectors
-    tokens: np.ndarray          # (n_tokens, dim), unnormalised, special tokens removed
-    offsets: np.ndarray         # (n_tokens, 2) character offsets into text
-    truncated: bool = False
-    model: str = ""             # the backend that made it: vectors of two models never mix
-
-    def span(self, start: int, end: int) -> np.ndarray | None:
-        """Normalised mean of the token vectors that fall inside text[start:end]."""
-        if len(self.offsets) == 0:
-            return None
-        mask = (self.offsets[:, 0] >= start) & (self.offsets[:, 1] <= end)
-        if not mask.any():
-            return None
-        v = self.tokens[mask].mean(axis=0)
-        return v / (np.linalg.norm(v) + 1e-12)
-
-
-def _normalise(matrix: np.ndarray) -> np.ndarray:
-    return matrix / (np.linalg.norm(matrix, axis=-1, keepdims=True) + 1e-12)
 
 
 # Tokens per model call. The attention scores of a batch grow with rows x width^2, and the
@@ -283,8 +258,6 @@ def get_embedder(name: str | None = None) -> CachedEmbedder:
     if name not in _LOADED:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from .vector_store import VectorStore, default_cache_dir
-
         cache_dir = default_cache_dir()
         store = VectorStore(cache_dir / "vectors.sqlite3", name, DIM) if cache_dir else None
         _LOADED[name] = CachedEmbedder(BACKENDS[name](), store=store)

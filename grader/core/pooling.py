@@ -16,8 +16,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from .embedding import DIM, Encoded, _normalise
-from .text import STOPWORDS, stem, word_spans
+from grader.core.embedding import DIM
+from grader.core.encoded import Encoded, normalise as _normalise
+from grader.core.text import STOPWORDS, stem, word_spans
 
 WINDOW_WORDS = 5   # the longest window of words matched against a rubric phrase
 

@@ -15,7 +15,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .errors import GraderError
+from grader.core.vector_store import VectorStore, default_cache_dir
+from grader.errors import GraderError
 
 E5_FEATURES = ("e5_cos_max", "e5_cos_mean", "e5_cos_question", "e5_gain_over_question")
 MAX_CHARS = 2000   # the engine truncates at 512 tokens anyway; longer input only costs tokenising
@@ -82,8 +83,6 @@ _LOADED: dict[str, E5Encoder] = {}
 def get_encoder() -> E5Encoder:
     """The e5 encoder, loaded once per process, with the on-disk store when there is one."""
     if "e5" not in _LOADED:
-        from .vector_store import VectorStore, default_cache_dir
-
         cache_dir = default_cache_dir()
         store = VectorStore(cache_dir / "vectors.sqlite3", E5Encoder.name, DIM) if cache_dir else None
         _LOADED["e5"] = E5Encoder(store)

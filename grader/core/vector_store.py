@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .embedding import Encoded
-from .settings import CACHE_ENV
+from grader.core.encoded import Encoded
+from grader.settings import CACHE_ENV
 
 
 

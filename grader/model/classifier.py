@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from grader.errors import DataError
 
 FORMAT = "grader-model/1"
 ESTIMATORS = ("boosting", "logistic", "ridge")

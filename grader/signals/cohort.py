@@ -18,9 +18,12 @@ import math
 
 import numpy as np
 
-from .text import words
+from grader.bank.questions import question_key
+from grader.core.text import words
+from grader.signals.registry import register_extra
 
 COHORT_FEATURES = ("cohort_similarity", "cohort_z_cos", "cohort_z_words")
+register_extra("cohort", COHORT_FEATURES)
 COHORT_MIN = 5      # fewer answers than this to a question: no cohort signals for it
 _FLAT = 1e-6        # a spread below this (all answers alike) gives z-scores of 0
 
@@ -86,3 +89,18 @@ def _z(x, s, s2, n) -> float:
 def cohort_columns(keys, vectors, cos, n_words) -> np.ndarray:
     """COHORT_FEATURES of every row, with all the rows as the cohort."""
     return CohortStats().add(keys, vectors, cos, n_words).columns(keys, vectors, cos, n_words)
+
+
+def gather_cohort(embedder, items, progress=None, chunk: int = 256) -> CohortStats:
+    """The cohort of (question, answer) pairs that are about to be graded together."""
+    stats = CohortStats()
+    for start in range(0, len(items), chunk):
+        part = items[start:start + chunk]
+        stats.add_answers(embedder, [question_key(q) for q, _ in part], part)
+        if progress:
+            progress(len(part))
+    return stats
+
+
+def uses_cohort(model) -> bool:
+    return any(f in COHORT_FEATURES for f in model.features)

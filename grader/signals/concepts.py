@@ -16,10 +16,10 @@ import numpy as np
 from rapidfuzz.distance import Levenshtein
 from rapidfuzz.process import cdist
 
-from .embedding import Encoded
-from .pooling import TextBatch
-from .rubric import Concept, Rubric
-from .text import ANTONYMS, NEGATIONS, SAME_SIDE, STOPWORDS, clauses, is_negation, stem, word_spans
+from grader.core.embedding import Encoded
+from grader.core.pooling import TextBatch
+from grader.bank.rubrics import Concept, Rubric
+from grader.core.text import ANTONYMS, NEGATIONS, SAME_SIDE, STOPWORDS, clauses, is_negation, stem, word_spans
 
 SEMANTIC_THRESHOLD = 0.70
 

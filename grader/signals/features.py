@@ -9,21 +9,30 @@ from itertools import compress
 
 import numpy as np
 
-from .concepts import ConceptMatch
-from .embedding import Encoded
-from .pooling import TextBatch, concatenated_ranges
-from .semantic import E5_FEATURES, e5_signals
-from .text import ANTONYMS, STOPWORDS, content_stems, is_negation, sentences, stem, words
+from grader.bank.questions import question_key
+from grader.errors import GraderError
+from grader.signals.cohort import COHORT_FEATURES
+from grader.signals.concepts import ConceptMatch
+from grader.signals.memory import MEMORY_FEATURES
+from grader.signals.registry import extra_signals, matrix_signals, register
+from grader.core.embedding import Encoded
+from grader.core.pooling import TextBatch, concatenated_ranges
+from grader.core.semantic import E5_FEATURES, e5_signals
+from grader.core.text import ANTONYMS, STOPWORDS, content_stems, is_negation, sentences, stem, words
 
-FEATURES = (
+_MINILM = (
     "cos_max", "cos_mean", "cos_short", "ref_recall", "answer_precision", "worst_sentence",
     "rubric_coverage", "rubric_matched", "required_matched", "contradicted",
     "negation_mismatch", "reversal",
     "lex_recall", "lex_precision", "question_copy", "cos_question", "cos_gain_over_question",
     "log_words", "length_ratio", "stopword_ratio", "comma_density", "short_reference", "rubric_drafted",
     "token_recall", "token_precision",
-) + E5_FEATURES   # last: a model whose fallback lacks them can skip them for answers it is sure of
+)
+register("minilm", {n: i for i, n in enumerate(_MINILM)})
+register("e5", {n: len(_MINILM) + i for i, n in enumerate(E5_FEATURES)})
+FEATURES = matrix_signals()   # e5 last: a model whose fallback lacks them can skip them for answers it is sure of
 MINILM_FEATURES = FEATURES[:-len(E5_FEATURES)]
+KNOWN_EXTRA = extra_signals()
 
 
 def select(X: np.ndarray, wanted, names=FEATURES) -> np.ndarray:
@@ -325,3 +334,29 @@ def _group_features(batch: TextBatch, parts: TextParts, pairings: list[Pairing])
         "token_precision": token_precision,
     }
     return np.column_stack([columns[f] for f in MINILM_FEATURES])
+
+
+def extra_features(items, names, X, vectors, embedder, memory=None, cohort=None) -> np.ndarray:
+    """Columns for model features beyond the standard FEATURES (the hook in `Grader.featurize`):
+    the answer memory's, and the cohort's (missing, NaN, without a cohort: the answers are graded alone)."""
+    unknown = [n for n in names if n not in MEMORY_FEATURES and n not in COHORT_FEATURES]
+    if unknown:
+        raise GraderError(f"the model uses unknown signals {', '.join(unknown)}; it needs a newer grader")
+    out = np.zeros((len(items), len(names)))
+    if any(n in MEMORY_FEATURES for n in names):
+        if memory is None:
+            raise GraderError("this model uses an answer memory; load it from its directory with --model DIR")
+        cols = memory.features(embedder, items)
+        for j, n in enumerate(names):
+            if n in MEMORY_FEATURES:
+                out[:, j] = cols[:, MEMORY_FEATURES.index(n)]
+    if any(n in COHORT_FEATURES for n in names):
+        if cohort is None:
+            cols = np.full((len(items), len(COHORT_FEATURES)), np.nan)
+        else:
+            cols = cohort.columns([question_key(q) for q, _ in items], vectors, X[:, FEATURES.index("cos_max")],
+                                  X[:, FEATURES.index("log_words")])
+        for j, n in enumerate(names):
+            if n in COHORT_FEATURES:
+                out[:, j] = cols[:, COHORT_FEATURES.index(n)]
+    return out

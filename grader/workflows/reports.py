@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from grader.model.metrics import reliability_bins
+
 SYSTEM_NAMES = {"calibrated": "Calibrated (this model)", "default": "Bundled default model",
                 "cosine": "Cosine baseline", "model": "Model"}
 METRIC_ORDER = ("pearson", "spearman", "rmse", "mae", "qwk", "accuracy", "macro_f1", "ece", "brier")
@@ -61,8 +63,6 @@ def _fmt(v) -> str:
 
 def reliability_figure(systems: dict, y_idx) -> str:
     plt = pyplot()
-
-    from .metrics import reliability_bins
 
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     ax.plot([0, 1], [0, 1], ls="--", color="#999", lw=1, label="perfect calibration")

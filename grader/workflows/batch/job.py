@@ -7,16 +7,8 @@ a file that looks complete, and `resume=True` continues from the checkpoint.
 
 from __future__ import annotations
 
-import codecs
-import csv
-import difflib
 import gc
-import io
-import itertools
 import json
-import math
-import os
-import re
 import sys
 import time
 from collections import Counter
@@ -25,56 +17,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from .errors import GraderError
+from grader.errors import GraderError
+from grader.settings import MAX_ANSWER_CHARS
+from grader.signals.cohort import CohortStats, uses_cohort
+from grader.bank.questions import question_key
+from grader.workflows.formats import FORMATS, GRADER_PREFIX, _Writer, detect_format, output_format, read_rows
+from grader.workflows.paths import refuse_path_collisions
+from grader.workflows.rows import COLUMN_OPTIONS, ColumnMap, missing_column, question_for
+from grader.workflows.batch.resume import _input_identity, _resume_point, batch_outputs
 
 OUTPUT_COLUMNS = ["score", "label", "confidence", "matched_concepts", "missed_concepts",
                   "contradicted_concepts", "feedback", "status", "message"]
+
 # Every column the grader adds to a row (scaled_score with a numeric-scale model).
 GRADER_COLUMNS = (*OUTPUT_COLUMNS, "scaled_score")
-GRADER_PREFIX = "grader_"
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-
-
-# The options that rename each column, for errors that tell what to give.
-COLUMN_OPTIONS = {"answer": "--answer-column", "question_id": "--question-id-column",
-                  "question": "--question-column", "reference": "--reference-column"}
-
-
-@dataclass
-class ColumnMap:
-    answer: str = "answer"
-    question_id: str = "question_id"
-    question: str = "question"
-    reference: str = "reference_answer"
-
-    def resolve(self, header, source) -> "ColumnMap":
-        """These columns as the file spells them: `Answer` is taken for `answer` when it is the
-        only cell equal to it but for case."""
-        return ColumnMap(**{name: find_column(getattr(self, name), header, source, option) or getattr(self, name)
-                            for name, option in COLUMN_OPTIONS.items()})
-
-
-def find_column(name: str, header, source, option: str) -> str | None:
-    """`name` itself if the header has it, else the one header cell equal to it but for case;
-    None if there is none. Several such cells are an error naming them and `option`."""
-    if name in header:
-        return name
-    same = [h for h in header if isinstance(h, str) and h.casefold() == name.casefold()]
-    if len(same) > 1:
-        raise GraderError(f"{source}: columns {', '.join(repr(h) for h in same)} all match '{name}'; "
-                          f"choose one with {option} {same[0]}")
-    return same[0] if same else None
-
-
-def missing_column(name: str, header, source, option: str) -> GraderError:
-    """The error for a required column the header lacks, with the closest header cell as the
-    option to give."""
-    cells = {h.casefold(): h for h in header if isinstance(h, str)}
-    close = [cells[c] for c in difflib.get_close_matches(name.casefold(), cells, n=1, cutoff=0.6)]
-    hint = f"; if it is '{close[0]}', give {option} {close[0]}" if close else f"; name yours with {option} NAME"
-    listed = ", ".join(h for h in header if isinstance(h, str))
-    return GraderError(f"{source}: missing required column '{name}' (columns: {listed}){hint}")
 
 
 @dataclass
@@ -98,262 +54,6 @@ class BatchSummary:
                 "seconds": {k: round(v, 2) for k, v in self.seconds.items()}, "slowest_step": slowest,
                 "resumed_from_row": self.resumed_from}
 
-
-def neutralise_formula(value):
-    """Prefix a quote to text a spreadsheet would run as a formula; plain numbers stay numbers."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.match(value.strip()):
-        return "'" + value
-    return value
-
-
-def detect_format(path: str, default: str | None = "csv") -> str | None:
-    suffix = Path(path).suffix.lower() if path != "-" else ""
-    return {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
-            ".parquet": "parquet", ".pq": "parquet"}.get(suffix, default)
-
-
-def _same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    """Whether two paths name one file: the same once links and `..` are resolved, or (both
-    existing) the same file by device and inode, as a hard link is."""
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def refuse_path_collisions(inputs: dict, outputs: dict) -> None:
-    """A one-line error when an output path names the same file as an input or as another output
-    of the same command; `inputs` and `outputs` map a description (`INPUT`, `--report`) to a path.
-    None and `-` (stdin/stdout) are left out. Call it before any work, so nothing is overwritten."""
-    ins = [(what, p) for what, p in inputs.items() if p not in (None, "-", "")]
-    outs = [(what, p) for what, p in outputs.items() if p not in (None, "-", "")]
-    for i, (what, path) in enumerate(outs):
-        for other, other_path in ins + outs[:i]:
-            if _same_path(path, other_path):
-                raise GraderError(f"{what} {path} is the same file as {other} {other_path}; "
-                                  "give a different path")
-
-
-def batch_outputs(output_path: str) -> dict:
-    """Every file a batch job writing `output_path` writes, by description (none for stdout)."""
-    if output_path in (None, "-"):
-        return {}
-    final = Path(output_path)
-    return {"-o": output_path, "the partial output": final.with_name(final.name + ".part"),
-            "the checkpoint": final.with_name(final.name + ".checkpoint.json"),
-            "the Parquet temporary file": final.with_name(final.name + ".tmp")}
-
-
-# --- reading ---------------------------------------------------------------------------------
-
-def _open_text(path: str):
-    """A text stream over the input; the file is checked to be UTF-8 first (streaming, so a
-    large file is never held in memory) so a bad encoding stops the job before any output."""
-    if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="strict", newline=""), "<stdin>"
-    p = Path(path)
-    if not p.exists():
-        raise GraderError(f"{path}: file not found")
-    if p.is_dir():
-        raise GraderError(f"{path}: is a directory, not a file")
-    try:
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
-        offset = 0
-        with open(p, "rb") as f:
-            while chunk := f.read(1 << 20):
-                try:
-                    decoder.decode(chunk)
-                except UnicodeDecodeError as exc:
-                    raise GraderError(f"{path}: not UTF-8 text (byte {offset + exc.start}); "
-                                      "save the file as UTF-8") from None
-                offset += len(chunk)
-        decoder.decode(b"", final=True)
-        return open(p, encoding="utf-8-sig", errors="strict", newline=""), path
-    except UnicodeDecodeError:
-        raise GraderError(f"{path}: not UTF-8 text (truncated character at the end)") from None
-    except OSError as exc:
-        raise GraderError(f"{path}: cannot read ({exc.strerror})") from None
-
-
-def read_rows(path: str, fmt: str | None = None, chunk_size: int = 512) -> Iterator[list[dict]]:
-    """Yield lists of row dicts (all values str, or list for JSONL reference_answers)."""
-    fmt = fmt or detect_format(path)
-    stream, source = _open_text(path)
-    try:
-        if fmt == "csv":
-            yield from _read_csv(stream, source, chunk_size)
-        elif fmt == "jsonl":
-            yield from _read_jsonl(stream, source, chunk_size)
-        else:
-            raise GraderError(f"{source}: cannot read {fmt} input; use CSV or JSONL")
-    except UnicodeDecodeError as exc:
-        raise GraderError(f"{source}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
-    finally:
-        stream.close()
-
-
-def _allow_long_fields():
-    # The csv module refuses fields over 128 KB; an absurdly long answer is a row to truncate
-    # and grade with a note, not a reason to stop the whole job.
-    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
-
-
-def _read_csv(stream, source, chunk_size):
-    _allow_long_fields()
-    reader = csv.DictReader(stream)
-    try:
-        header = reader.fieldnames
-    except csv.Error as exc:
-        raise GraderError(f"{source}: not a readable CSV ({exc})") from None
-    if not header:
-        raise GraderError(f"{source}: the file is empty (no header row)")
-    twice = next((name for name, n in Counter(header).items() if n > 1), None)
-    if twice is not None:
-        # A row is a dict by column name: one of the two columns would vanish from the output.
-        raise GraderError(f"{source}: column '{twice}' appears twice in the header; rename one")
-    chunk, seen = [], 0
-    try:
-        for row in reader:
-            extra = row.pop(None, None)
-            if extra:
-                row["_extra_fields"] = ",".join(extra)
-            chunk.append({k: ("" if v is None else v) for k, v in row.items()})
-            seen += 1
-            if len(chunk) >= chunk_size:
-                yield chunk
-                chunk = []
-    except csv.Error as exc:
-        raise GraderError(f"{source}: line {reader.line_num}: malformed CSV ({exc})") from None
-    if chunk:
-        yield chunk
-    if seen == 0:
-        raise GraderError(f"{source}: no rows after the header")
-
-
-class _JsonNumber(float):
-    """A JSON number with the digits it was written with: str() of `3.10` is `3.10`, where a float
-    would give `3.1`, so an answer written as a number is graded as its text. JSON output and
-    arithmetic see a plain float."""
-
-    __slots__ = ("text",)
-
-    def __new__(cls, text: str):
-        number = super().__new__(cls, text)
-        number.text = text
-        return number
-
-    def __str__(self):
-        return self.text
-
-
-def _read_jsonl(stream, source, chunk_size):
-    chunk, seen = [], 0
-    for lineno, line in enumerate(stream, 1):
-        if not line.strip():
-            continue
-        seen += 1
-        try:
-            obj = json.loads(line, parse_float=_JsonNumber)
-            if not isinstance(obj, dict):
-                raise ValueError("not a JSON object")
-        except ValueError as exc:
-            # A broken line is still a row: it comes out as an error row, in place.
-            obj = {"_parse_error": f"line {lineno}: invalid JSON ({exc})"}
-        chunk.append(obj)
-        if len(chunk) >= chunk_size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-    if seen == 0:
-        raise GraderError(f"{source}: the file is empty")
-
-
-# --- writing ---------------------------------------------------------------------------------
-
-class _Writer:
-    def __init__(self, handle, fmt: str, columns: list[str] | None = None):
-        self.handle, self.fmt = handle, fmt
-        self.columns = columns            # the rows' keys, in output order
-        self.header_written = columns is not None
-        self._header_read = False         # columns are a resumed file's header cells, neutralised
-
-    @classmethod
-    def to_file(cls, path: Path, fmt: str, append: bool) -> "_Writer":
-        columns = None
-        if fmt == "csv" and append:
-            # The header of the interrupted run fixes the column order.
-            with open(path, encoding="utf-8", newline="") as f:
-                columns = next(csv.reader(f), None)
-        writer = cls(open(path, "a" if append else "w", encoding="utf-8", newline=""), fmt, columns)
-        writer.header_written = append
-        writer._header_read = columns is not None
-        return writer
-
-    def write(self, rows: list[dict]):
-        if self.fmt == "csv":
-            if self.columns is None:
-                self.columns = list(rows[0].keys())
-            elif self._header_read:
-                self.columns = [_key_of(cell, rows[0]) for cell in self.columns]
-                self._header_read = False
-            writer = csv.writer(self.handle, lineterminator="\n")
-            if not self.header_written:
-                # Column names come from the input file, and a spreadsheet runs header cells too.
-                writer.writerow([neutralise_formula(c) for c in self.columns])
-                self.header_written = True
-            writer.writerows([neutralise_formula(_cell(r.get(k))) for k in self.columns] for r in rows)
-        else:
-            for r in rows:
-                self.handle.write(json.dumps(r, ensure_ascii=False) + "\n")
-        self.handle.flush()
-
-    def close(self):
-        self.handle.close()
-
-
-def _key_of(header_cell: str, row: dict) -> str:
-    """The row key a header cell was written from: the cell itself, or the name it neutralised."""
-    if header_cell not in row and header_cell.startswith("'") and neutralise_formula(header_cell[1:]) == header_cell:
-        return header_cell[1:]
-    return header_cell
-
-
-def _cell(v):
-    if isinstance(v, list):
-        return "; ".join(map(str, v))
-    if v is None:
-        return ""
-    return v
-
-
-def _jsonl_to_parquet(src: Path, dst: Path):
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    writer = None
-    schema = None
-    try:
-        for chunk in pd.read_json(src, lines=True, chunksize=5000, dtype=False):
-            for col in chunk.columns:
-                if col.removeprefix(GRADER_PREFIX * col.count(GRADER_PREFIX)) in (
-                        "matched_concepts", "missed_concepts", "contradicted_concepts"):
-                    chunk[col] = chunk[col].map(lambda v: "; ".join(v) if isinstance(v, list) else v)
-            chunk = chunk.astype({c: "string" for c in chunk.columns if chunk[c].dtype == object})
-            table = pa.Table.from_pandas(chunk, preserve_index=False)
-            if writer is None:
-                schema = table.schema
-                writer = pq.ParquetWriter(dst, schema)
-            writer.write_table(table.cast(schema))
-    finally:
-        if writer:
-            writer.close()
-
-
-# --- the job ---------------------------------------------------------------------------------
 
 def _short_tail_joined(windows: Iterator[list[dict]], size: int) -> Iterator[list[dict]]:
     """The windows as read, except that a last window of under half the size joins the one before.
@@ -386,82 +86,6 @@ def _rarer_collections(young_threshold: int = 50_000):
     finally:
         gc.set_threshold(*before)
         gc.unfreeze()
-
-
-def question_for(row: dict, columns: ColumnMap, bank, made: dict | None = None):
-    """(the question to grade a row against, None), or (None, an error message). A row names a
-    `bank` id, or carries its own question and references; `made` keeps the questions built
-    from rows, so that rows repeating a question share one."""
-    from .grading import user_question
-
-    c = columns
-    if "_parse_error" in row:
-        return None, row["_parse_error"]
-    wrong = not_text(row, c)
-    if wrong:
-        return None, wrong
-    qid = str(row.get(c.question_id, "") or "").strip()
-    refs = row.get("reference_answers")
-    if isinstance(refs, str):
-        refs = [refs]
-    refs = [str(r) for r in (refs or []) if r is not None and str(r).strip()]
-    first = str(row.get(c.reference, "") or "").strip()
-    extra = [str(row[k]).strip() for k in sorted(row, key=_ref_order)
-             if k.startswith(c.reference + "_") and row[k] not in (None, "") and str(row[k]).strip()]
-    refs = ([first] if first else []) + extra + refs
-    if qid and bank is not None and qid in bank and not refs:
-        q = bank.get(qid)
-        if not q.has_reference:
-            return None, f"question {qid} has no reference answer yet"
-        return q, None
-    question_text = str(row.get(c.question, "") or "").strip()
-    if refs:
-        if not question_text and not qid:
-            return None, f"no '{c.question}' text for the reference answer"
-        key = (qid, question_text, tuple(refs))
-        made = {} if made is None else made
-        if key not in made:
-            made[key] = user_question(question_text or qid, refs, qid or None)
-        return made[key], None
-    if qid:
-        return None, f"unknown question_id {qid!r} (not in the bank, and no reference_answer given)"
-    return None, f"no '{c.question_id}', and no '{c.question}' with '{c.reference}'"
-
-
-def _kind(value) -> str | None:
-    """None for a value graded as text: a string, or a number (a JSON number keeps its digits);
-    else what it is, for the error message."""
-    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else f"{value} (not a finite number)"
-    if isinstance(value, bool):
-        return f"{str(value).lower()} (a JSON boolean)"
-    if value is None:
-        return "null"
-    return {list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
-
-
-def not_text(row: dict, columns: ColumnMap) -> str | None:
-    """The error for a row (from JSONL) whose answer, question id, question or reference answers
-    are not text, naming the field; None when they all are. A number counts as its text (JSON
-    `42` is the answer "42"). A null answer is an error; a null question, question id or
-    reference counts as absent, as an empty CSV cell does."""
-    c = columns
-    if c.answer in row and _kind(row[c.answer]) is not None:
-        return f"'{c.answer}' is {_kind(row[c.answer])}, not text"
-    for key in row:
-        if key in (c.question_id, c.question, c.reference) or key.startswith(c.reference + "_"):
-            if row[key] is not None and _kind(row[key]) is not None:
-                return f"'{key}' is {_kind(row[key])}, not text"
-    refs = row.get("reference_answers")
-    if refs is not None and not isinstance(refs, str):
-        if not isinstance(refs, list):
-            return f"'reference_answers' is {_kind(refs)}, not text or a list of texts"
-        for i, ref in enumerate(refs):
-            if ref is not None and _kind(ref) is not None:
-                return f"'reference_answers' item {i + 1} is {_kind(ref)}, not text"
-    return None
 
 
 class BatchJob:
@@ -501,21 +125,12 @@ class BatchJob:
     def run(self, input_path: str, output_path: str, in_fmt=None, out_fmt=None, resume=False) -> BatchSummary:
         summary = BatchSummary()
         in_fmt = in_fmt or detect_format(input_path)
-        if out_fmt is None and output_path != "-":
-            # No extension: the input's format. An extension that names no format: an error, not CSV in a .xlsx.
-            suffix = Path(output_path).suffix
-            out_fmt = detect_format(output_path, default=None if suffix else in_fmt)
-            if out_fmt is None:
-                raise GraderError(f"{output_path}: unknown output format '{suffix}'; "
-                                  "name it .csv, .jsonl or .parquet, or give --output-format")
-        out_fmt = out_fmt or "csv"
-        if out_fmt not in ("csv", "jsonl", "parquet"):
-            raise GraderError(f"{output_path}: unknown output format {out_fmt}")
+        out_fmt = output_format(output_path, out_fmt, in_fmt)
         to_stdout = output_path == "-"
         # Before anything is written: `batch IN -o IN` would truncate its own input.
         refuse_path_collisions({"INPUT": input_path}, batch_outputs(output_path))
         final = None if to_stdout else Path(output_path)
-        part_fmt = "jsonl" if out_fmt == "parquet" else out_fmt
+        part_fmt = FORMATS[out_fmt].part
         part = None if to_stdout else final.with_name(final.name + ".part")
         checkpoint = None if to_stdout else final.with_name(final.name + ".checkpoint.json")
         done = 0
@@ -524,8 +139,6 @@ class BatchJob:
             done = _resume_point(checkpoint, part, part_fmt, source)
             summary.resumed_from = done
         spooled = None
-        from .calibration import uses_cohort
-
         if uses_cohort(self.grader.model):   # this file's answers, never a previous job's
             if input_path == "-":
                 # The cohort needs a first pass over the input, and stdin can be read only once.
@@ -568,9 +181,10 @@ class BatchJob:
                     spooled.unlink(missing_ok=True)
         summary.rows = seen
         if not to_stdout:
-            if out_fmt == "parquet":
+            finish = FORMATS[out_fmt].finish
+            if finish is not None:
                 tmp = final.with_name(final.name + ".tmp")
-                _jsonl_to_parquet(part, tmp)
+                finish(part, tmp)
                 tmp.replace(final)
                 part.unlink()
             else:
@@ -616,8 +230,6 @@ class BatchJob:
     def _gradable(self, rows: list[dict], resolved: list[tuple]) -> list[tuple]:
         """(question, answer cut as grading cuts it) for the rows that will be graded; `resolved`
         is `question_for` of each row."""
-        from .settings import MAX_ANSWER_CHARS
-
         items = []
         for row, (q, error) in zip(rows, resolved):
             answer = row.get(self.columns.answer)
@@ -629,9 +241,6 @@ class BatchJob:
     def gather_cohort(self, input_path: str, in_fmt: str):
         """Every gradable answer of the input, for a model with cohort signals (one extra pass that
         embeds the answers; only per-question sums are kept)."""
-        from .calibration import question_key
-        from .cohort import CohortStats
-
         stats = CohortStats()
         checked = False
         for chunk in read_rows(input_path, in_fmt, self.chunk_size):
@@ -721,67 +330,3 @@ def _spool_stdin(near: Path | None) -> Path:
     with open(fd, "wb") as out:
         shutil.copyfileobj(sys.stdin.buffer, out)
     return Path(name)
-
-
-def _ref_order(key: str):
-    tail = key.rsplit("_", 1)[-1]
-    return (0, int(tail)) if tail.isdigit() else (1, key)
-
-
-def _input_identity(input_path: str) -> dict:
-    """What a checkpoint records of its input, so that a resumed run continues the same file."""
-    if input_path == "-":
-        return {"input": "-"}
-    path = Path(input_path).resolve()
-    return {"input": str(path), "input_bytes": path.stat().st_size if path.is_file() else None}
-
-
-def _resume_point(checkpoint: Path, part: Path, fmt: str, source: dict) -> int:
-    """The rows of an interrupted run that are safely in its .part file, or an error when the
-    checkpoint is damaged or was made for another input."""
-    try:
-        state = json.loads(checkpoint.read_text(encoding="utf-8"))
-        rows_done = state["rows_done"]
-        if isinstance(rows_done, bool) or not isinstance(rows_done, int) or rows_done < 0:
-            raise ValueError
-    except (ValueError, KeyError, TypeError, OSError):
-        raise GraderError(f"{checkpoint}: damaged checkpoint; delete it and {part.name} to start over") from None
-    if {k: state.get(k) for k in source} != source:
-        raise GraderError(f"{checkpoint}: made for another input ({state.get('input')}, "
-                          f"{state.get('input_bytes')} bytes), not {source['input']} as it is now; "
-                          f"delete it and {part.name} to start over")
-    # A .part shorter than its checkpoint (cut by hand, or a disk that filled) resumes where it ends.
-    return _truncate_to_rows(part, fmt, rows_done)
-
-
-def _truncate_to_rows(part: Path, fmt: str, rows: int) -> int:
-    """Drop anything past the last checkpointed row (a write the interruption cut short), and a
-    last record cut short by something else; the number of rows kept. Streams: the .part of a
-    long run can be large."""
-    size = part.stat().st_size
-    with open(part, "rb") as f:
-        f.seek(max(0, size - 1))
-        ends_whole = f.read(1) in (b"", b"\n")
-    if fmt == "csv":
-        _allow_long_fields()
-        rows += 1                # the header
-    tmp = part.with_name(part.name + ".tmp")
-    kept = 0
-    with open(part, encoding="utf-8", newline="") as src, open(tmp, "w", encoding="utf-8", newline="") as out:
-        records = csv.reader(src) if fmt == "csv" else src
-        write = csv.writer(out, lineterminator="\n").writerow if fmt == "csv" else out.write
-        # A record is whole when another follows it, or when it ends the file with a newline.
-        held = None
-        for record in itertools.islice(records, rows + 1):
-            if held is not None:
-                write(held)
-                kept += 1
-                if kept == rows:
-                    held = None
-                    break
-            held = record
-        if held is not None and kept < rows and ends_whole:
-            write(held)
-            kept += 1
-    tmp.replace(part)
-    return max(0, kept - 1) if fmt == "csv" else kept

@@ -6,7 +6,7 @@ import html
 from collections import defaultdict
 from pathlib import Path
 
-from .report import png_base64, pyplot
+from grader.workflows.reports import png_base64, pyplot
 
 
 def write_batch_report(records: list[dict], summary, path: str | Path, least_sure: int = 25,

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from fsrs import Card, Rating, Scheduler
 
-from .bank import Bank, Question
-from .errors import GraderError
-from .store import LABELS, AnswerRow, QuizStore, iso, parse_iso, utcnow
+from grader.bank.questions import Bank, Question
+from grader.errors import GraderError
+from grader.workflows.quiz.store import LABELS, AnswerRow, QuizStore, iso, parse_iso, utcnow
 
 EASY_CONFIDENCE = 0.85   # a correct answer the grader is this sure of, with this score, rates Easy
 EASY_SCORE = 0.85

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import GraderError
-from .settings import DB_ENV
+from grader.errors import GraderError
+from grader.settings import DB_ENV
 
 SCHEMA_VERSION = 1
 LABELS = ("incorrect", "partial", "correct")

@@ -1,0 +1,286 @@
+"""Row formats: one registry of the file formats that batch, calibrate and eval read and write.
+
+A format has a name, the file extensions that select it, a reader (None: output only) and the
+format its rows are streamed in while a job runs (`part`), with an optional `finish` that turns
+the finished stream into the final file (Parquet is streamed as JSONL, then converted). The CLI's
+`--input-format` / `--output-format` choices come from here (`readable_formats`, `writable_formats`).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from grader.errors import GraderError
+
+# An output column named like an input one is written as grader_<name> (batch.job).
+GRADER_PREFIX = "grader_"
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def neutralise_formula(value):
+    """Prefix a quote to text a spreadsheet would run as a formula; plain numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.match(value.strip()):
+        return "'" + value
+    return value
+
+
+def _open_text(path: str):
+    """A text stream over the input; the file is checked to be UTF-8 first (streaming, so a
+    large file is never held in memory) so a bad encoding stops the job before any output."""
+    if path == "-":
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="strict", newline=""), "<stdin>"
+    p = Path(path)
+    if not p.exists():
+        raise GraderError(f"{path}: file not found")
+    if p.is_dir():
+        raise GraderError(f"{path}: is a directory, not a file")
+    try:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+        offset = 0
+        with open(p, "rb") as f:
+            while chunk := f.read(1 << 20):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    raise GraderError(f"{path}: not UTF-8 text (byte {offset + exc.start}); "
+                                      "save the file as UTF-8") from None
+                offset += len(chunk)
+        decoder.decode(b"", final=True)
+        return open(p, encoding="utf-8-sig", errors="strict", newline=""), path
+    except UnicodeDecodeError:
+        raise GraderError(f"{path}: not UTF-8 text (truncated character at the end)") from None
+    except OSError as exc:
+        raise GraderError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _allow_long_fields():
+    # The csv module refuses fields over 128 KB; an absurdly long answer is a row to truncate
+    # and grade with a note, not a reason to stop the whole job.
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
+
+
+def _read_csv(stream, source, chunk_size):
+    _allow_long_fields()
+    reader = csv.DictReader(stream)
+    try:
+        header = reader.fieldnames
+    except csv.Error as exc:
+        raise GraderError(f"{source}: not a readable CSV ({exc})") from None
+    if not header:
+        raise GraderError(f"{source}: the file is empty (no header row)")
+    twice = next((name for name, n in Counter(header).items() if n > 1), None)
+    if twice is not None:
+        # A row is a dict by column name: one of the two columns would vanish from the output.
+        raise GraderError(f"{source}: column '{twice}' appears twice in the header; rename one")
+    chunk, seen = [], 0
+    try:
+        for row in reader:
+            extra = row.pop(None, None)
+            if extra:
+                row["_extra_fields"] = ",".join(extra)
+            chunk.append({k: ("" if v is None else v) for k, v in row.items()})
+            seen += 1
+            if len(chunk) >= chunk_size:
+                yield chunk
+                chunk = []
+    except csv.Error as exc:
+        raise GraderError(f"{source}: line {reader.line_num}: malformed CSV ({exc})") from None
+    if chunk:
+        yield chunk
+    if seen == 0:
+        raise GraderError(f"{source}: no rows after the header")
+
+
+class _JsonNumber(float):
+    """A JSON number with the digits it was written with: str() of `3.10` is `3.10`, where a float
+    would give `3.1`, so an answer written as a number is graded as its text. JSON output and
+    arithmetic see a plain float."""
+
+    __slots__ = ("text",)
+
+    def __new__(cls, text: str):
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+    def __str__(self):
+        return self.text
+
+
+def _read_jsonl(stream, source, chunk_size):
+    chunk, seen = [], 0
+    for lineno, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        seen += 1
+        try:
+            obj = json.loads(line, parse_float=_JsonNumber)
+            if not isinstance(obj, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            # A broken line is still a row: it comes out as an error row, in place.
+            obj = {"_parse_error": f"line {lineno}: invalid JSON ({exc})"}
+        chunk.append(obj)
+        if len(chunk) >= chunk_size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+    if seen == 0:
+        raise GraderError(f"{source}: the file is empty")
+
+
+class _Writer:
+    def __init__(self, handle, fmt: str, columns: list[str] | None = None):
+        self.handle, self.fmt = handle, fmt
+        self.columns = columns            # the rows' keys, in output order
+        self.header_written = columns is not None
+        self._header_read = False         # columns are a resumed file's header cells, neutralised
+
+    @classmethod
+    def to_file(cls, path: Path, fmt: str, append: bool) -> "_Writer":
+        columns = None
+        if fmt == "csv" and append:
+            # The header of the interrupted run fixes the column order.
+            with open(path, encoding="utf-8", newline="") as f:
+                columns = next(csv.reader(f), None)
+        writer = cls(open(path, "a" if append else "w", encoding="utf-8", newline=""), fmt, columns)
+        writer.header_written = append
+        writer._header_read = columns is not None
+        return writer
+
+    def write(self, rows: list[dict]):
+        if self.fmt == "csv":
+            if self.columns is None:
+                self.columns = list(rows[0].keys())
+            elif self._header_read:
+                self.columns = [_key_of(cell, rows[0]) for cell in self.columns]
+                self._header_read = False
+            writer = csv.writer(self.handle, lineterminator="\n")
+            if not self.header_written:
+                # Column names come from the input file, and a spreadsheet runs header cells too.
+                writer.writerow([neutralise_formula(c) for c in self.columns])
+                self.header_written = True
+            writer.writerows([neutralise_formula(_cell(r.get(k))) for k in self.columns] for r in rows)
+        else:
+            for r in rows:
+                self.handle.write(json.dumps(r, ensure_ascii=False) + "\n")
+        self.handle.flush()
+
+    def close(self):
+        self.handle.close()
+
+
+def _key_of(header_cell: str, row: dict) -> str:
+    """The row key a header cell was written from: the cell itself, or the name it neutralised."""
+    if header_cell not in row and header_cell.startswith("'") and neutralise_formula(header_cell[1:]) == header_cell:
+        return header_cell[1:]
+    return header_cell
+
+
+def _cell(v):
+    if isinstance(v, list):
+        return "; ".join(map(str, v))
+    if v is None:
+        return ""
+    return v
+
+
+def _jsonl_to_parquet(src: Path, dst: Path):
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = None
+    schema = None
+    try:
+        for chunk in pd.read_json(src, lines=True, chunksize=5000, dtype=False):
+            for col in chunk.columns:
+                if col.removeprefix(GRADER_PREFIX * col.count(GRADER_PREFIX)) in (
+                        "matched_concepts", "missed_concepts", "contradicted_concepts"):
+                    chunk[col] = chunk[col].map(lambda v: "; ".join(v) if isinstance(v, list) else v)
+            chunk = chunk.astype({c: "string" for c in chunk.columns if chunk[c].dtype == object})
+            table = pa.Table.from_pandas(chunk, preserve_index=False)
+            if writer is None:
+                schema = table.schema
+                writer = pq.ParquetWriter(dst, schema)
+            writer.write_table(table.cast(schema))
+    finally:
+        if writer:
+            writer.close()
+
+
+@dataclass(frozen=True)
+class RowFormat:
+    name: str
+    extensions: tuple[str, ...]
+    read: Callable | None = None       # (text stream, source name, chunk size) -> chunks of row dicts
+    part: str = ""                     # the format rows are streamed in: this one, or another finished into it
+    finish: Callable | None = None     # (streamed file, final file): the conversion at the end
+
+
+FORMATS: dict[str, RowFormat] = {f.name: f for f in (
+    RowFormat("csv", (".csv",), _read_csv, "csv"),
+    RowFormat("jsonl", (".jsonl", ".ndjson", ".json"), _read_jsonl, "jsonl"),
+    RowFormat("parquet", (".parquet", ".pq"), None, "jsonl", _jsonl_to_parquet),
+)}
+
+
+def readable_formats() -> list[str]:
+    return [f.name for f in FORMATS.values() if f.read is not None]
+
+
+def writable_formats() -> list[str]:
+    return list(FORMATS)
+
+
+def _or_list(items: list[str]) -> str:
+    return ", ".join(items[:-1]) + " or " + items[-1] if len(items) > 1 else items[0]
+
+
+def detect_format(path: str, default: str | None = "csv") -> str | None:
+    suffix = Path(path).suffix.lower() if path != "-" else ""
+    return next((f.name for f in FORMATS.values() if suffix in f.extensions), default)
+
+
+def output_format(output_path: str, out_fmt: str | None, in_fmt: str) -> str:
+    """The format to write `output_path` in: the one given, else by extension, else (no extension)
+    the input's. An extension that names no format is an error, not CSV in a .xlsx."""
+    if out_fmt is None and output_path != "-":
+        suffix = Path(output_path).suffix
+        out_fmt = detect_format(output_path, default=None if suffix else in_fmt)
+        if out_fmt is None:
+            raise GraderError(f"{output_path}: unknown output format '{suffix}'; name it "
+                              f"{_or_list([f.extensions[0] for f in FORMATS.values()])}, or give --output-format")
+    out_fmt = out_fmt or "csv"
+    if out_fmt not in FORMATS:
+        raise GraderError(f"{output_path}: unknown output format {out_fmt}")
+    return out_fmt
+
+
+def read_rows(path: str, fmt: str | None = None, chunk_size: int = 512) -> Iterator[list[dict]]:
+    """Yield lists of row dicts (all values str, or list for JSONL reference_answers)."""
+    fmt = fmt or detect_format(path)
+    stream, source = _open_text(path)
+    try:
+        spec = FORMATS.get(fmt)
+        if spec is None or spec.read is None:
+            raise GraderError(f"{source}: cannot read {fmt} input; use "
+                              f"{_or_list([n.upper() for n in readable_formats()])}")
+        yield from spec.read(stream, source, chunk_size)
+    except UnicodeDecodeError as exc:
+        raise GraderError(f"{source}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
+    finally:
+        stream.close()
