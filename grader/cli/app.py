@@ -293,7 +293,8 @@ def _store():
 @json_option
 @friendly_errors
 def cache_info(as_json):
-    """Where the cache is, and how many vectors, texts and drafted rubrics it holds per model."""
+    """Where the cache is, how many vectors, texts and drafted rubrics it holds per model, and how
+    many entries are damaged (they are never used; `grader cache warm` repairs them)."""
     stats = _store().stats()
     if as_json:
         click.echo(json.dumps(stats, indent=1))
@@ -305,6 +306,8 @@ def cache_info(as_json):
         click.echo(f"  {model}: {n} texts with token vectors")
     for model, n in sorted(stats["drafted_rubrics"].items()):
         click.echo(f"  {model}: {n} drafted rubrics")
+    if stats["damaged"]:
+        click.echo(f"  {stats['damaged']} damaged entries (never used; `grader cache warm` repairs them)")
 
 
 @cache.command("warm")
@@ -314,6 +317,7 @@ def cache_info(as_json):
 @friendly_errors
 def cache_warm(bank_dir, rubrics_dir, model_path):
     """Embed the bank's rubric phrases, questions and references now, so batches start at once.
+    Damaged entries are deleted first (and those of the bank embedded again).
 
     \b
     Example: grader cache warm --bank my-course/
@@ -321,6 +325,10 @@ def cache_warm(bank_dir, rubrics_dir, model_path):
     from grader.grading import Grader
 
     grader = Grader.from_paths(bank_dir, rubrics_dir, model_path)
+    store = grader.embedder.store
+    purged = store.purge_damaged() if store is not None else 0
+    if purged:
+        click.echo(f"deleted {purged} damaged entries from {store.path}", err=True)
     phrases, texts = grader.warm()
     click.echo(f"{phrases} rubric phrases and {texts} questions and references ready "
                f"({grader.embedder.texts_embedded} embedded now)", err=True)

@@ -5,10 +5,17 @@ of once per process: a batch over bank questions otherwise spends its start-up e
 thousands of short phrases and a few hundred long references. Phrases keep their sentence vector;
 questions and references also keep the token vectors and character offsets behind it (about 1.5
 KB a token), which span pooling needs. The store is SQLite; arrays are raw float32 / int64 bytes
-read back with `numpy.frombuffer` and checked for size, so opening a cache file never executes
-code. Rubrics drafted for questions without a rubric file are kept too, as JSON that the caller
-validates like a rubric file. A cache that cannot be opened or written is switched off, not an
-error: it only ever saves time.
+read back with `numpy.frombuffer`, so opening a cache file never executes code. Rubrics drafted
+for questions without a rubric file are kept too, as JSON that the caller validates like a rubric
+file. A cache that cannot be opened or written is switched off, not an error: it only ever saves
+time.
+
+Every entry is stored with a checksum (blake2b over its model, key and bytes) and read back only
+if the checksum matches, the sizes fit the model's dimension and every number is finite; anything
+else is damage, treated as missing (recomputed and written again), never used. Entries of caches
+written before checksums existed have none, and are treated the same way: they are recomputed
+once (`grader cache warm` does it for a bank), because nothing tells random bytes in them from
+vectors. `damage()` counts such entries and `purge_damaged()` deletes them.
 """
 
 from __future__ import annotations
@@ -35,7 +42,28 @@ def default_cache_dir() -> Path | None:
 
 
 def _key(text: str) -> bytes:
-    return hashlib.sha1(text.encode("utf-8")).digest()
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).digest()
+
+
+def _checksum(model: str, key: bytes, *parts) -> bytes:
+    """blake2b over an entry's model, key and contents, each length-prefixed."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in (model.encode("utf-8", "surrogatepass"), key, *parts):
+        if isinstance(part, str):
+            part = part.encode("utf-8", "surrogatepass")
+        elif isinstance(part, int):
+            part = str(part).encode()
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.digest()
+
+
+def _finite(blob: bytes) -> bool:
+    return bool(np.isfinite(np.frombuffer(blob, dtype=np.float32)).all())
+
+
+# table -> its content columns, in checksum order
+_COLUMNS = {"vectors": ("vector",), "encoded": ("vector", "tokens", "offsets", "truncated"), "drafts": ("body",)}
 
 
 class VectorStore:
@@ -63,6 +91,10 @@ class VectorStore:
                            "truncated INTEGER NOT NULL, PRIMARY KEY (model, key))")
                 db.execute("CREATE TABLE IF NOT EXISTS drafts (model TEXT NOT NULL, key BLOB NOT NULL, "
                            "body TEXT NOT NULL, PRIMARY KEY (model, key))")
+                for table in _COLUMNS:   # caches written before checksums: the column is added
+                    names = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+                    if "checksum" not in names:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN checksum BLOB")
                 self._db = db
             except (sqlite3.Error, OSError):
                 self.disabled = True
@@ -86,9 +118,9 @@ class VectorStore:
             self.misses += len(texts)
             return found
         try:
-            for text, blob in self._select(db, "vector FROM vectors", texts):
-                # A blob of the wrong size (a damaged file) is treated as missing and recomputed.
-                if isinstance(blob, bytes) and len(blob) == self.dim * 4:
+            for text, blob, checksum in self._select(db, "vector, checksum FROM vectors", texts):
+                # A damaged entry (checksum, size or a non-finite number) is treated as missing and recomputed.
+                if self._vector_ok(_key(text), blob, checksum):
                     found[text] = np.frombuffer(blob, dtype=np.float32)
         except sqlite3.Error:
             self.disabled = True
@@ -104,7 +136,7 @@ class VectorStore:
         if db is None or not texts:
             return found
         try:
-            for text, *row in self._select(db, "vector, tokens, offsets, truncated FROM encoded", texts):
+            for text, *row in self._select(db, "vector, tokens, offsets, truncated, checksum FROM encoded", texts):
                 enc = self._encoded(text, *row)
                 if enc is not None:
                     found[text] = enc
@@ -113,12 +145,24 @@ class VectorStore:
             found = {}
         return found
 
-    def _encoded(self, text, vector, tokens, offsets, truncated) -> Encoded | None:
-        if not all(isinstance(b, bytes) for b in (vector, tokens, offsets)) or len(vector) != self.dim * 4:
+    def _vector_ok(self, key, blob, checksum, model=None, dim=None) -> bool:
+        model, dim = model or self.model, dim or self.dim
+        return (isinstance(blob, bytes) and isinstance(checksum, bytes) and len(blob) == dim * 4
+                and checksum == _checksum(model, key, blob) and _finite(blob))
+
+    def _encoded_ok(self, key, vector, tokens, offsets, truncated, checksum, model=None, dim=None) -> bool:
+        model, dim = model or self.model, dim or self.dim
+        if not all(isinstance(b, bytes) for b in (vector, tokens, offsets, checksum)) or len(vector) != dim * 4:
+            return False
+        n, rest = divmod(len(tokens), dim * 4)
+        return (not rest and len(offsets) == n * 16 and isinstance(truncated, int)
+                and checksum == _checksum(model, key, vector, tokens, offsets, truncated)
+                and _finite(vector) and _finite(tokens))
+
+    def _encoded(self, text, vector, tokens, offsets, truncated, checksum) -> Encoded | None:
+        if not self._encoded_ok(_key(text), vector, tokens, offsets, truncated, checksum):
             return None
-        n, rest = divmod(len(tokens), self.dim * 4)
-        if rest or len(offsets) != n * 16:
-            return None
+        n = len(tokens) // (self.dim * 4)
         spans = np.frombuffer(offsets, dtype=np.int64).reshape(n, 2)
         # Span pooling relies on offsets in order, inside the text.
         if n and ((spans[:, 0] < 0) | (spans[:, 0] > spans[:, 1]) | (spans[:, 1] > len(text))).any() \
@@ -132,13 +176,16 @@ class VectorStore:
         db = self._connect()
         if db is None or not items:
             return
-        rows = [(self.model, _key(e.text), np.asarray(e.vector, dtype=np.float32).tobytes(),
-                 np.ascontiguousarray(e.tokens, dtype=np.float32).tobytes(),
-                 np.ascontiguousarray(e.offsets, dtype=np.int64).tobytes(), int(e.truncated)) for e in items]
+        rows = []
+        for e in items:
+            row = (_key(e.text), np.asarray(e.vector, dtype=np.float32).tobytes(),
+                   np.ascontiguousarray(e.tokens, dtype=np.float32).tobytes(),
+                   np.ascontiguousarray(e.offsets, dtype=np.int64).tobytes(), int(e.truncated))
+            rows.append((self.model, *row, _checksum(self.model, *row)))
         try:
             with db:
-                db.executemany("INSERT OR REPLACE INTO encoded (model, key, vector, tokens, offsets, truncated) "
-                               "VALUES (?, ?, ?, ?, ?, ?)", rows)
+                db.executemany("INSERT OR REPLACE INTO encoded (model, key, vector, tokens, offsets, truncated, "
+                               "checksum) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         except sqlite3.Error:
             self.disabled = True
 
@@ -146,10 +193,14 @@ class VectorStore:
         db = self._connect()
         if db is None or not items:
             return
-        rows = [(self.model, _key(t), np.asarray(v, dtype=np.float32).tobytes()) for t, v in items.items()]
+        rows = []
+        for t, v in items.items():
+            key, blob = _key(t), np.asarray(v, dtype=np.float32).tobytes()
+            rows.append((self.model, key, blob, _checksum(self.model, key, blob)))
         try:
             with db:
-                db.executemany("INSERT OR REPLACE INTO vectors (model, key, vector) VALUES (?, ?, ?)", rows)
+                db.executemany("INSERT OR REPLACE INTO vectors (model, key, vector, checksum) VALUES (?, ?, ?, ?)",
+                               rows)
         except sqlite3.Error:
             self.disabled = True
 
@@ -159,8 +210,11 @@ class VectorStore:
         if db is None:
             return None
         try:
-            row = db.execute("SELECT body FROM drafts WHERE model = ? AND key = ?", [self.model, _key(key)]).fetchone()
-            return json.loads(row[0]) if row else None
+            row = db.execute("SELECT body, checksum FROM drafts WHERE model = ? AND key = ?",
+                             [self.model, _key(key)]).fetchone()
+            if not row or row[1] != _checksum(self.model, _key(key), row[0]):
+                return None
+            return json.loads(row[0])
         except (sqlite3.Error, ValueError, TypeError):
             return None
 
@@ -170,20 +224,66 @@ class VectorStore:
             return
         try:
             with db:
-                db.execute("INSERT OR REPLACE INTO drafts (model, key, body) VALUES (?, ?, ?)",
-                           [self.model, _key(key), json.dumps(body)])
+                text = json.dumps(body)
+                db.execute("INSERT OR REPLACE INTO drafts (model, key, body, checksum) VALUES (?, ?, ?, ?)",
+                           [self.model, _key(key), text, _checksum(self.model, _key(key), text)])
         except sqlite3.Error:
             self.disabled = True
 
-    def stats(self) -> dict:
-        """Vectors stored per model, and the file's size."""
+    def _damaged_rows(self, db):
+        """(table, model, key) of every entry that fails its checks, of any model. A model's
+        dimension is taken from this store for its own model, else from the entry's vector."""
+        for model, key, blob, checksum in db.execute("SELECT model, key, vector, checksum FROM vectors"):
+            dim = self.dim if model == self.model else (len(blob) // 4 if isinstance(blob, bytes) else 0)
+            if not dim or not self._vector_ok(key, blob, checksum, model, dim):
+                yield "vectors", model, key
+        for model, key, *row in db.execute("SELECT model, key, vector, tokens, offsets, truncated, checksum "
+                                           "FROM encoded"):
+            blob = row[0]
+            dim = self.dim if model == self.model else (len(blob) // 4 if isinstance(blob, bytes) else 0)
+            if not dim or not self._encoded_ok(key, *row, model=model, dim=dim):
+                yield "encoded", model, key
+        for model, key, body, checksum in db.execute("SELECT model, key, body, checksum FROM drafts"):
+            if not isinstance(body, str) or checksum != _checksum(model, key, body):
+                yield "drafts", model, key
+
+    def damage(self) -> int:
+        """How many entries fail their checks (and would be recomputed if needed)."""
         db = self._connect()
-        counts = dict(db.execute("SELECT model, COUNT(*) FROM vectors GROUP BY model").fetchall()) if db else {}
-        texts = dict(db.execute("SELECT model, COUNT(*) FROM encoded GROUP BY model").fetchall()) if db else {}
-        drafts = dict(db.execute("SELECT model, COUNT(*) FROM drafts GROUP BY model").fetchall()) if db else {}
+        if db is None:
+            return 0
+        try:
+            return sum(1 for _ in self._damaged_rows(db))
+        except sqlite3.Error:
+            return 0
+
+    def purge_damaged(self) -> int:
+        """Delete every entry that fails its checks; returns how many there were."""
+        db = self._connect()
+        if db is None:
+            return 0
+        try:
+            bad = list(self._damaged_rows(db))
+            with db:
+                for table, model, key in bad:
+                    db.execute(f"DELETE FROM {table} WHERE model = ? AND key = ?", [model, key])
+        except sqlite3.Error:
+            self.disabled = True
+            return 0
+        return len(bad)
+
+    def stats(self) -> dict:
+        """Entries stored per model, how many of them are damaged, and the file's size."""
+        db = self._connect()
+        try:
+            counts = dict(db.execute("SELECT model, COUNT(*) FROM vectors GROUP BY model").fetchall()) if db else {}
+            texts = dict(db.execute("SELECT model, COUNT(*) FROM encoded GROUP BY model").fetchall()) if db else {}
+            drafts = dict(db.execute("SELECT model, COUNT(*) FROM drafts GROUP BY model").fetchall()) if db else {}
+        except sqlite3.Error:
+            db, counts, texts, drafts = None, {}, {}, {}
         size = self.path.stat().st_size if self.path.is_file() else 0
         return {"path": str(self.path), "usable": db is not None, "vectors": counts, "texts_with_tokens": texts,
-                "drafted_rubrics": drafts, "bytes": size}
+                "drafted_rubrics": drafts, "damaged": self.damage() if db else 0, "bytes": size}
 
     def clear(self) -> int:
         """Delete everything stored (of all models); returns how many entries there were."""
