@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -164,8 +165,10 @@ def questions_validate(bank_dir, rubrics_dir):
     from grader.bank.rubrics import load_rubrics
 
     bank = load_bank(bank_dir)
-    if rubrics_dir is None and bank_dir is None:
-        rubrics_dir = default_rubrics_dir()
+    if rubrics_dir is None:
+        # The same directory `grade --bank DIR` reads: DIR/rubrics when there is one.
+        own = Path(bank.directory) / "rubrics" if bank.directory and Path(bank.directory).is_dir() else None
+        rubrics_dir = own if own and own.is_dir() else (default_rubrics_dir() if bank_dir is None else None)
     rubrics = load_rubrics(rubrics_dir) if rubrics_dir else {}
     unknown = sorted(set(rubrics) - set(bank.questions))
     if unknown:
