@@ -74,9 +74,6 @@ class Grader:
         self.matcher = ConceptMatcher(self.embedder)
         self._drafter: RubricDrafter | None = None
         self._drafting_fingerprint: str | None = None
-        # The answers graded together (`cohort.CohortStats`), for a model with cohort signals;
-        # gathered by `grader batch` and `grader eval` before grading.
-        self.cohort = None
         self._e5 = None
         # Answers the MiniLM-only fallback is at least this sure of skip the e5 encoder (None: never).
         self.cascade = E5_CASCADE_CONFIDENCE
@@ -169,14 +166,16 @@ class Grader:
 
     @property
     def e5(self):
-        """The e5 encoder (`grader.semantic`), loaded on first use."""
+        """The e5 encoder (`grader.core.semantic`), loaded on first use."""
         if self._e5 is None:
             self._e5 = get_encoder()
         return self._e5
 
-    def featurize(self, items: list[tuple[Question, str]], all_signals: bool = False):
+    def featurize(self, items: list[tuple[Question, str]], all_signals: bool = False, cohort=None):
         """Signals for each (question, answer) pair, in the model's order (or, with `all_signals`,
-        every one of FEATURES), and the concept matches behind them."""
+        every one of FEATURES), and the concept matches behind them. `cohort`: the answers graded
+        together (`signals.cohort.CohortStats`), for a model with cohort signals; None grades each
+        answer alone. Nothing of it is kept: the next call starts without it."""
         encoded = self.embed(items)
         answer_index = {a: k for k, a in enumerate(dict.fromkeys(a for _, a in items))}
         batch = TextBatch([encoded[a] for a in answer_index])
@@ -198,7 +197,7 @@ class Grader:
         if extra:
             # Signals beyond FEATURES (answer memory, cohort) of a calibrated model, appended in order.
             vectors = np.stack([encoded[a].vector for _, a in items])
-            X_model = np.hstack([X_model, extra_features(items, extra, X, vectors, self.embedder, self.memory, self.cohort)])
+            X_model = np.hstack([X_model, extra_features(items, extra, X, vectors, self.embedder, self.memory, cohort)])
         return X_model, all_matches
 
     def _needs_e5(self, X: np.ndarray, matches: list[list[ConceptMatch]]) -> list[int]:
@@ -219,7 +218,8 @@ class Grader:
     def grade(self, question: Question | str, answer: str) -> GradeResult:
         return self.grade_many([(question, answer)])[0]
 
-    def grade_many(self, items: list[tuple[Question | str, str]]) -> list[GradeResult]:
+    def grade_many(self, items: list[tuple[Question | str, str]], cohort=None) -> list[GradeResult]:
+        """Grade (question or bank id, answer) pairs; `cohort` as in `featurize`."""
         prepared, notes, results = [], [], [None] * len(items)
         for i, (q, a) in enumerate(items):
             q = self.resolve(q) if isinstance(q, str) else q
@@ -236,7 +236,7 @@ class Grader:
             prepared.append((i, q, a))
             notes.append(note)
         if prepared:
-            X, matches = self.featurize([(q, a) for _, q, a in prepared])
+            X, matches = self.featurize([(q, a) for _, q, a in prepared], cohort=cohort)
             proba = self.model.predict_proba(X)
             scores = self.model.predict_grade(X, proba)
             judged = semantic_judgement(self.model, X)

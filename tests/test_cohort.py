@@ -154,3 +154,19 @@ def test_batch_gathers_the_cohort_and_reads_stdin_too(cohort_model, tmp_path, ru
     res = runner.invoke(main, ["eval", str(data), "--model", str(out), "--json", "--quiet"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["metrics"]["n"] == len(rows)
+
+
+def test_a_grader_is_reusable_after_a_batch_with_a_cohort(cohort_model, tmp_path):
+    """The cohort is an argument, never state: after a batch graded with one, grade() on the same
+    Grader gives what a fresh Grader gives."""
+    from grader.grading import Grader
+    from grader.workflows.batch.job import BatchJob
+
+    data, out, _ = cohort_model
+    used = Grader.from_paths(model_path=out)
+    BatchJob(used).run(str(data), str(tmp_path / "graded.jsonl"))
+    assert not hasattr(used, "cohort")
+    rows = [json.loads(l) for l in data.read_text().splitlines()][:6]
+    fresh = Grader.from_paths(model_path=out)
+    for r in rows:
+        assert used.grade(r["question_id"], r["answer"]) == fresh.grade(r["question_id"], r["answer"])

@@ -138,14 +138,14 @@ class BatchJob:
         if resume and not to_stdout and checkpoint.exists() and part.exists():
             done = _resume_point(checkpoint, part, part_fmt, source)
             summary.resumed_from = done
-        spooled = None
+        spooled, cohort = None, None
         if uses_cohort(self.grader.model):   # this file's answers, never a previous job's
             if input_path == "-":
                 # The cohort needs a first pass over the input, and stdin can be read only once.
                 spooled = _spool_stdin(final)
                 input_path = str(spooled)
             t = time.perf_counter()
-            self.grader.cohort = self.gather_cohort(input_path, in_fmt)
+            cohort = self.gather_cohort(input_path, in_fmt)
             summary.seconds["cohort"] += time.perf_counter() - t
         try:
             writer = _Writer(sys.stdout, out_fmt) if to_stdout else _Writer.to_file(part, part_fmt, append=done > 0)
@@ -158,7 +158,7 @@ class BatchJob:
                 for first, rows, resolved in self._chunks_embedded_by_window(input_path, in_fmt, done, summary):
                     seen = first + len(rows)
                     t = time.perf_counter()
-                    out_rows = self._grade_chunk(rows, resolved, summary, first)
+                    out_rows = self._grade_chunk(rows, resolved, summary, first, cohort)
                     summary.seconds["grading"] += time.perf_counter() - t
                     t = time.perf_counter()
                     writer.write(out_rows)
@@ -268,7 +268,7 @@ class BatchJob:
                               f"--question-id-column, or --question-column and --reference-column")
 
     def _grade_chunk(self, chunk: list[dict], resolved: list[tuple], summary: BatchSummary,
-                     first_row: int = 0) -> list[dict]:
+                     first_row: int = 0, cohort=None) -> list[dict]:
         """The chunk's output rows; `first_row` is the input row number (from 0) of its first row.
 
         An output row is the input row, every column kept with its name and value, followed by the
@@ -292,7 +292,7 @@ class BatchJob:
             todo.append((q, answer))
             positions.append(i)
         if todo:
-            results = self.grader.grade_many(todo)
+            results = self.grader.grade_many(todo, cohort=cohort)
             for i, (q, answer), res in zip(positions, todo, results):
                 row, names = out[i]
                 row.update({names[k]: v for k, v in {

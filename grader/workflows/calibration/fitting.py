@@ -83,7 +83,7 @@ def all_metrics(proba: np.ndarray, t_pred: np.ndarray, data: LabelledData, rows=
 class Options:
     estimator: str | None = None  # None: chosen by cross-validation (see `candidate_options`)
     memory: bool | None = None    # None: chosen by cross-validation
-    cohort: bool = False          # signals from the other answers to the same question (grader.cohort)
+    cohort: bool = False          # signals from the other answers to the same question (signals.cohort)
     embedder: str | None = None   # embedding backend (default: the bundled model's)
     calibration: str = "sigmoid"
     max_iter: int = 150

@@ -161,11 +161,11 @@ def evaluate(grader, data: LabelledData, progress=None) -> tuple[dict, np.ndarra
     """Metrics of the grader's model (with its answer memory, if any) on labelled data; no training."""
     proba_all, t_all, matches = [], [], []
     items = list(zip(data.questions, data.answers))
-    if uses_cohort(grader.model):
-        grader.cohort = gather_cohort(grader.embedder, items)   # this data's answers, not a previous job's
+    # This data's answers, passed to each call, never kept on the grader.
+    cohort = gather_cohort(grader.embedder, items) if uses_cohort(grader.model) else None
     for start in range(0, len(items), 256):
         part = items[start:start + 256]
-        X, m = grader.featurize(part)
+        X, m = grader.featurize(part, cohort=cohort)
         p = grader.model.predict_proba(X)
         proba_all.append(project_proba(p, data.scheme.k))
         t_all.append(grader.model.predict_grade(X, p))
