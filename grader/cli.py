@@ -336,6 +336,7 @@ def cache_clear():
 
 # Commands defined in their own modules register themselves on `main`.
 from . import cli_batch, cli_calibrate, cli_quiz  # noqa: E402,F401
+from .serve import command as _serve_command  # noqa: E402,F401  (grader serve)
 
 if __name__ == "__main__":
     main()
