@@ -8,9 +8,9 @@ import os
 
 import click
 
-from ..cli import bank_option, friendly_errors, main, model_option, rubrics_option
-from ..errors import GraderError
-from ..settings import DB_ENV
+from grader import GraderError
+from grader.cli import bank_option, friendly_errors, main, model_option, rubrics_option
+from grader.settings import DB_ENV
 from .settings import API_KEY_ENV, LOOPBACK_HOSTS
 
 

@@ -5,7 +5,7 @@ longer answer before grading, the API refuses it with 422 so that a platform nev
 for text the model did not read.
 """
 
-from ..settings import MAX_ANSWER_CHARS
+from grader.settings import MAX_ANSWER_CHARS
 
 API_KEY_ENV = "GRADER_API_KEY"       # the API key, when --api-key is not given
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")   # hosts that may be bound without an API key
