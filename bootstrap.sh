@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the project needs in .venv/ (idempotent).
 #   bash bootstrap.sh        # the tool
-#   bash bootstrap.sh test   # the tool, pytest, and the programs the end-to-end tests drive (tmux, chromium)
+#   bash bootstrap.sh test   # the tool, pytest, and the programs the end-to-end tests drive (tmux, chromium, chromedriver)
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
@@ -14,6 +14,7 @@ if [ "${1:-}" = "test" ]; then
     missing=""
     command -v tmux >/dev/null || missing="$missing tmux"
     command -v chromium >/dev/null || missing="$missing chromium"
+    command -v chromedriver >/dev/null || missing="$missing chromium-driver"   # selenium drives the practice page
     if [ -n "$missing" ]; then
       (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing) >/dev/null 2>&1 \
         || echo "bootstrap: could not install$missing; the tests that need them will be skipped" >&2
