@@ -43,3 +43,146 @@ def test_validate_counts_the_banks_own_rubrics(tmp_path, runner):
         "question_id: my-1\nconcepts:\n  - name: array\n    phrases: [array]\n    weight: 1\n", encoding="utf-8")
     out = runner.invoke(main, ["questions", "validate", "--bank", str(tmp_path)])
     assert out.exit_code == 0 and "1 rubrics" in out.output, out.output
+
+
+# --- damaged and read-only quiz databases ---------------------------------------------------
+
+def _quiz_db(path, n=40):
+    from grader.workflows.quiz.session import QuizSession
+
+    class Fixed:   # a stand-in grader: the database, not grading, is under test
+        def grade(self, question, answer):
+            from types import SimpleNamespace
+            return SimpleNamespace(label="partial", score=0.5, confidence=0.6, matched_concepts=["a"],
+                                   missed_concepts=["b"], contradicted_concepts=[])
+
+    from grader.bank.questions import load_bank
+    from grader.workflows.quiz.store import QuizStore
+
+    bank = load_bank()
+    with QuizStore(path) as store:
+        session = QuizSession(Fixed(), store)
+        for q in [q for q in bank if q.has_reference and q.id >= FIRST_ASKED][:n]:
+            session.grade(q, "some answer " * 20)
+    return path
+
+
+FIRST_ASKED = "q000-027"
+
+
+def _corrupt_pages(path):
+    data = bytearray(path.read_bytes())
+    for i in range(4096, len(data), 997):
+        data[i] = (data[i] * 7 + 13) % 256
+    path.write_bytes(bytes(data))
+
+
+DAMAGE = {
+    "garbage": lambda p: p.write_bytes(b"not a database at all" * 200),
+    "truncated": lambda p: p.write_bytes(p.read_bytes()[:len(p.read_bytes()) // 2]),
+    "pages": _corrupt_pages,
+    "json": "UPDATE answers SET matched_concepts = '{oops', missed_concepts = '3'",
+    "stamp": "UPDATE answers SET created_at = 'yesterday'",
+    "types": "UPDATE answers SET answer = x'00ff', score = 'high'",
+    "label": "UPDATE answers SET label = 'brilliant'",
+    "card": "UPDATE cards SET card = '{\"due\": 5}'",
+    "card_json": "UPDATE cards SET card = 'nope', due = 'soon'",
+    "columns": "ALTER TABLE answers DROP COLUMN rating",
+    "no_table": "DROP TABLE cards",
+}
+COMMANDS = {
+    "history": ["history"],
+    "stats": ["stats"],
+    "export-labels": ["export-labels"],
+    "override": ["override", "1", "correct"],
+    "quiz": ["quiz", "--ids", "q000-003", "--count", "1"],
+}
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_damaged_quiz_database_is_a_one_line_error(tmp_path, runner, damage, command):
+    db = _quiz_db(tmp_path / "q.db")
+    how = DAMAGE[damage]
+    if callable(how):
+        how(db)
+    else:
+        with sqlite3.connect(db) as conn:
+            conn.execute(how)
+    args = COMMANDS[command] + ["--db", str(db)]
+    if command == "quiz":
+        args[2] = FIRST_ASKED
+    out = runner.invoke(main, args, input=":reveal\n")
+    assert "Traceback" not in out.output
+    if out.exit_code == 0:
+        # Only when the damage is outside what the command reads (or, for a writer, a missing table
+        # it creates again).
+        assert out.exception is None
+        assert damage in ("card", "card_json", "no_table", "pages") or command == "quiz", out.output
+        assert not (damage in ("card", "card_json") and command in ("quiz", "stats") and damage != "card"), out.output
+        return
+    _one_line_error(out, str(db))
+    assert "damaged quiz database" in out.output or "not a quiz database" in out.output
+
+
+def _immutable(*paths):
+    import subprocess
+    for p in paths:
+        if subprocess.run(["chattr", "+i", str(p)], capture_output=True).returncode:
+            pytest.skip("chattr +i is not available")
+
+
+def _mutable(*paths):
+    import subprocess
+    for p in paths:
+        subprocess.run(["chattr", "-i", str(p)], capture_output=True)
+
+
+@pytest.mark.parametrize("command", ["history", "stats", "export-labels"])
+def test_read_commands_work_on_a_read_only_database(tmp_path, runner, command):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    db = _quiz_db(folder / "q.db", n=3)
+    with sqlite3.connect(db) as conn:      # an older file: reading must not migrate it
+        conn.execute("PRAGMA user_version = 0")
+    before = db.read_bytes()
+    db.chmod(0o444)
+    folder.chmod(0o555)
+    _immutable(db, folder)
+    try:
+        out = runner.invoke(main, [command, "--db", str(db)])
+    finally:
+        _mutable(db, folder)
+    assert out.exit_code == 0, out.output
+    assert "Traceback" not in out.output
+    assert sorted(p.name for p in folder.iterdir()) == ["q.db"] and db.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", ["history", "stats", "export-labels"])
+def test_read_commands_create_no_database_or_folder(tmp_path, runner, command):
+    db = tmp_path / "nowhere" / "q.db"
+    out = runner.invoke(main, [command, "--db", str(db)])
+    assert out.exit_code == 0, out.output
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_read_commands_read_an_empty_file_as_no_answers(tmp_path, runner):
+    db = tmp_path / "q.db"
+    db.write_bytes(b"")
+    out = runner.invoke(main, ["history", "--db", str(db), "--json"])
+    assert out.exit_code == 0 and json.loads(out.output) == []
+    assert db.read_bytes() == b""
+
+
+def test_write_commands_on_a_read_only_database_say_so(tmp_path, runner):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    db = _quiz_db(folder / "q.db", n=3)
+    before = db.read_bytes()
+    _immutable(db, folder)
+    try:
+        out = runner.invoke(main, ["override", "1", "correct", "--db", str(db)])
+    finally:
+        _mutable(db, folder)
+    _one_line_error(out, str(db))
+    assert db.read_bytes() == before

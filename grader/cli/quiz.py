@@ -25,10 +25,10 @@ COMMANDS_HELP = (":skip  next question (nothing stored)   :reveal  show the refe
 LABEL_COLOURS = {"correct": "green", "partial": "yellow", "incorrect": "red"}
 
 
-def _open_store(db_path):
+def _open_store(db_path, readonly: bool = False):
     from grader.workflows.quiz.store import QuizStore
 
-    return QuizStore(db_path)
+    return QuizStore(db_path, readonly=readonly)
 
 
 def _split_ids(ids) -> list[str]:
@@ -365,7 +365,7 @@ def stats(db_path, bank_dir, top, as_json):
     from grader.workflows.quiz.session import progress
 
     bank = load_bank(bank_dir)
-    with _open_store(db_path) as store:
+    with _open_store(db_path, readonly=True) as store:
         data = progress(store, bank, top=top)
     if as_json:
         click.echo(json.dumps(data, indent=1, ensure_ascii=False))
@@ -408,7 +408,7 @@ def history(db_path, limit, question_id, as_json):
       grader history -n 5
       grader history --question q004-035 --json
     """
-    with _open_store(db_path) as store:
+    with _open_store(db_path, readonly=True) as store:
         rows = store.answers(question_id=question_id, limit=limit or None, newest_first=True)
     rows.reverse()
     if as_json:
@@ -482,7 +482,7 @@ def export_labels_cmd(output, only_overrides, db_path, bank_dir):
     # Before the database is opened: writing the CSV over it would lose the whole quiz history.
     refuse_path_collisions({"--db": db_path or default_db_path()}, {"-o": output})
     bank = load_bank(bank_dir)
-    with _open_store(db_path) as store:
+    with _open_store(db_path, readonly=True) as store:
         report = export_labels(store, bank, output, only_overrides=only_overrides)
     if output == "-":
         click.echo(report["text"], nl=False)

@@ -88,6 +88,8 @@ def plan_quiz(bank: Bank, store: QuizStore, *, topic=None, level=None, ids=None,
     else:
         chosen = bank.filter(topic=topic or None, level=level or None, with_reference=True)
     cards = store.cards()
+    for qid, row in cards.items():     # a damaged card stops here, before the first question
+        _card_from(row.card, store.path, qid)
     stamp = iso(now)
     due, new, later = [], [], []
     for q in chosen:
@@ -149,7 +151,7 @@ class QuizSession:
 
     def _card(self, question_id: str) -> Card:
         row = self.store.card(question_id)
-        return Card.from_dict(row.card) if row else Card()
+        return _card_from(row.card, self.store.path, question_id) if row else Card()
 
     def _review(self, question_id: str, rating: Rating, when: datetime) -> tuple[str, Card]:
         before = self._card(question_id)
@@ -202,6 +204,16 @@ class QuizSession:
         return summarize(self.outcomes)
 
 
+def _card_from(data: dict, path, question_id: str) -> Card:
+    """An FSRS card from its stored JSON; a damaged one is a one-line error naming the database."""
+    try:
+        card = Card.from_dict(data)
+        card.due.isoformat()
+        return card
+    except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as exc:
+        raise GraderError(f"{path}: damaged quiz database (card of {question_id!r}: {exc!r})") from None
+
+
 def override_answer(store: QuizStore, answer_id: int, label: str, scheduler: Scheduler | None = None,
                     now: datetime | None = None) -> tuple[AnswerRow, datetime | None]:
     """Store the learner's label for an answer. If it is the question's latest answer, the card is
@@ -211,7 +223,7 @@ def override_answer(store: QuizStore, answer_id: int, label: str, scheduler: Sch
     card_json, due, rating = None, None, None
     if row.kind == "graded" and row.card_before and store.last_answer_id(row.question_id) == answer_id:
         scheduler = scheduler or Scheduler()
-        before = Card.from_dict(json.loads(row.card_before))
+        before = _card_from(json.loads(row.card_before), store.path, row.question_id)
         rating = rating_for(label, row.confidence if label == row.label else None,
                             row.score if label == row.label else None)
         card, _ = scheduler.review_card(before, rating, review_datetime=parse_iso(row.created_at))

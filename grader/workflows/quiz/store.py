@@ -16,7 +16,9 @@ as the answer is graded. This module knows nothing about grading or FSRS; `grade
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import os
 import sqlite3
 from dataclasses import dataclass, field
@@ -125,29 +127,78 @@ class CardRow:
     updated_at: str
 
 
+_ANSWER_COLUMNS = ("id", "question_id", "topic", "level", "kind", "answer", "label", "score", "confidence",
+                   "matched_concepts", "missed_concepts", "contradicted_concepts", "override_label",
+                   "overridden_at", "rating", "card_before", "created_at")
+
+
+def _guarded(method):
+    """SQLite errors of a damaged or read-only database become one-line errors naming the file."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from None
+    return wrapper
+
+
 class QuizStore:
     """A SQLite database of quiz answers and cards. Use as a context manager, or call close()."""
 
-    def __init__(self, path: str | Path | None = None):
+    def __init__(self, path: str | Path | None = None, readonly: bool = False):
+        """`readonly`: for commands that only read (history, stats, export-labels): the file is
+        opened with SQLite's read-only mode, nothing is created or migrated, and a database that
+        does not exist yet reads as empty."""
         self.path = Path(path) if path else default_db_path()
+        self.readonly = readonly
         if self.path.is_dir():
             raise GraderError(f"{self.path}: is a directory; --db needs a database file path")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(str(self.path), timeout=10)
+            if readonly and not self.path.exists():
+                self.conn = sqlite3.connect(":memory:")
+            elif readonly:
+                self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.conn = sqlite3.connect(str(self.path), timeout=10)
         except (OSError, sqlite3.Error) as exc:
             raise GraderError(f"{self.path}: cannot open the quiz database ({exc})") from None
         self.conn.row_factory = sqlite3.Row
         try:
+            if readonly and not self.conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]:
+                self.conn.close()          # an empty file: read it as an empty database, in memory
+                self.conn = sqlite3.connect(":memory:")
+                self.conn.row_factory = sqlite3.Row
             with self.conn:
                 version = self.conn.execute("PRAGMA user_version").fetchone()[0]
                 if version > SCHEMA_VERSION:
                     raise GraderError(f"{self.path}: made by a newer grader (schema {version}); upgrade grader")
-                self.conn.executescript(_SCHEMA)
-                self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                if not readonly or not tables:
+                    self.conn.executescript(_SCHEMA)
+                    self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                elif not {"answers", "cards"} <= tables:
+                    raise GraderError(f"{self.path}: not a quiz database (no answers or cards table)")
+                self._check_columns()
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             raise GraderError(f"{self.path}: not a quiz database ({exc})") from None
+        except GraderError:
+            self.conn.close()
+            raise
+
+    def _check_columns(self):
+        for table, needed in (("answers", _ANSWER_COLUMNS), ("cards", ("question_id", "card", "due", "updated_at"))):
+            have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+            missing = [c for c in needed if c not in have]
+            if missing:
+                raise GraderError(f"{self.path}: not a quiz database (table {table} has no column {missing[0]})")
+
+    def _damaged(self, exc) -> GraderError:
+        if isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc):
+            return GraderError(f"{self.path}: the quiz database is read-only ({exc})")
+        return GraderError(f"{self.path}: damaged quiz database ({exc})")
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -162,6 +213,7 @@ class QuizStore:
 
     # --- writes ------------------------------------------------------------------------------
 
+    @_guarded
     def record(self, *, question_id: str, topic: str = "", level: str = "", kind: str = "graded",
                answer: str = "", label: str | None = None, score: float | None = None,
                confidence: float | None = None, matched=(), missed=(), contradicted=(),
@@ -189,6 +241,7 @@ class QuizStore:
             " updated_at = excluded.updated_at",
             (question_id, card, iso(due), updated))
 
+    @_guarded
     def set_override(self, answer_id: int, label: str, *, card: str | None = None,
                      due: datetime | None = None, rating: int | None = None,
                      at: datetime | None = None) -> AnswerRow:
@@ -211,6 +264,7 @@ class QuizStore:
 
     # --- reads -------------------------------------------------------------------------------
 
+    @_guarded
     def answer(self, answer_id: int) -> AnswerRow:
         # SQLite integers are 64-bit: a larger id is no answer, where binding it would overflow.
         if isinstance(answer_id, bool) or not isinstance(answer_id, int) or not 0 < answer_id < 1 << 63:
@@ -218,8 +272,9 @@ class QuizStore:
         found = self.conn.execute("SELECT * FROM answers WHERE id = ?", (answer_id,)).fetchone()
         if found is None:
             raise GraderError(f"no answer #{answer_id} in {self.path}")
-        return _answer_row(found)
+        return _answer_row(found, self.path)
 
+    @_guarded
     def answers(self, *, kind: str | None = None, question_id: str | None = None,
                 only_overrides: bool = False, limit: int | None = None, newest_first: bool = False
                 ) -> list[AnswerRow]:
@@ -236,35 +291,99 @@ class QuizStore:
         if limit:
             sql += " LIMIT ?"
             args.append(int(limit))
-        return [_answer_row(r) for r in self.conn.execute(sql, args)]
+        return [_answer_row(r, self.path) for r in self.conn.execute(sql, args)]
 
+    @_guarded
     def last_answer_id(self, question_id: str) -> int | None:
         found = self.conn.execute("SELECT MAX(id) FROM answers WHERE question_id = ?", (question_id,)).fetchone()
         return found[0]
 
+    @_guarded
     def card(self, question_id: str) -> CardRow | None:
         found = self.conn.execute("SELECT * FROM cards WHERE question_id = ?", (question_id,)).fetchone()
-        return _card_row(found) if found else None
+        return _card_row(found, self.path) if found else None
 
+    @_guarded
     def cards(self) -> dict[str, CardRow]:
-        return {r["question_id"]: _card_row(r) for r in self.conn.execute("SELECT * FROM cards ORDER BY due")}
+        return {r["question_id"]: _card_row(r, self.path) for r in self.conn.execute("SELECT * FROM cards ORDER BY due")}
 
+    @_guarded
     def due(self, now: datetime | None = None) -> list[CardRow]:
         """Cards due at `now`, most overdue first."""
         rows = self.conn.execute("SELECT * FROM cards WHERE due <= ? ORDER BY due", (iso(now or utcnow()),))
-        return [_card_row(r) for r in rows]
+        return [_card_row(r, self.path) for r in rows]
 
 
-def _answer_row(r: sqlite3.Row) -> AnswerRow:
-    return AnswerRow(
-        id=r["id"], question_id=r["question_id"], topic=r["topic"], level=r["level"], kind=r["kind"],
-        answer=r["answer"], label=r["label"], score=r["score"], confidence=r["confidence"],
-        matched_concepts=json.loads(r["matched_concepts"] or "[]"),
-        missed_concepts=json.loads(r["missed_concepts"] or "[]"),
-        contradicted_concepts=json.loads(r["contradicted_concepts"] or "[]"),
-        override_label=r["override_label"], overridden_at=r["overridden_at"], rating=r["rating"],
-        card_before=r["card_before"], created_at=r["created_at"])
+class _Damaged(ValueError):
+    pass
 
 
-def _card_row(r: sqlite3.Row) -> CardRow:
-    return CardRow(r["question_id"], json.loads(r["card"]), r["due"], r["updated_at"])
+def _text(value, column, optional=False):
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise _Damaged(f"{column} is {type(value).__name__}, not text")
+    return value
+
+
+def _number(value, column):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _Damaged(f"{column} is not a finite number")
+    return float(value)
+
+
+def _names(value, column):
+    items = json.loads(_text(value, column, optional=True) or "[]")
+    if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+        raise _Damaged(f"{column} is not a JSON list of names")
+    return items
+
+
+def _stamp(value, column, optional=False):
+    value = _text(value, column, optional)
+    if value is not None:
+        parse_iso(value)
+    return value
+
+
+def _answer_row(r: sqlite3.Row, path=None) -> AnswerRow:
+    try:
+        if not isinstance(r["id"], int):
+            raise _Damaged("id is not an integer")
+        label, override = _text(r["label"], "label", True), _text(r["override_label"], "override_label", True)
+        for column, value in (("label", label), ("override_label", override)):
+            if value is not None and value not in LABELS:
+                raise _Damaged(f"{column} {value!r} is not one of {', '.join(LABELS)}")
+        kind = _text(r["kind"], "kind")
+        if kind not in ("graded", "revealed") or (kind == "graded" and label is None):
+            raise _Damaged(f"kind {kind!r} with label {label!r}")
+        rating = r["rating"]
+        if rating is not None and (isinstance(rating, bool) or not isinstance(rating, int)):
+            raise _Damaged("rating is not an integer")
+        card_before = _text(r["card_before"], "card_before", True)
+        if card_before is not None and not isinstance(json.loads(card_before), dict):
+            raise _Damaged("card_before is not a JSON object")
+        return AnswerRow(
+            id=r["id"], question_id=_text(r["question_id"], "question_id"), topic=_text(r["topic"], "topic"),
+            level=_text(r["level"], "level"), kind=kind, answer=_text(r["answer"], "answer"), label=label,
+            score=_number(r["score"], "score"), confidence=_number(r["confidence"], "confidence"),
+            matched_concepts=_names(r["matched_concepts"], "matched_concepts"),
+            missed_concepts=_names(r["missed_concepts"], "missed_concepts"),
+            contradicted_concepts=_names(r["contradicted_concepts"], "contradicted_concepts"),
+            override_label=override, overridden_at=_stamp(r["overridden_at"], "overridden_at", True), rating=rating,
+            card_before=card_before, created_at=_stamp(r["created_at"], "created_at"))
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise GraderError(f"{path}: damaged quiz database (answer #{r['id']}: {exc})") from None
+
+
+def _card_row(r: sqlite3.Row, path=None) -> CardRow:
+    try:
+        card = json.loads(_text(r["card"], "card"))
+        if not isinstance(card, dict):
+            raise _Damaged("card is not a JSON object")
+        return CardRow(_text(r["question_id"], "question_id"), card, _stamp(r["due"], "due"),
+                       _text(r["updated_at"], "updated_at"))
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise GraderError(f"{path}: damaged quiz database (card of {r['question_id']!r}: {exc})") from None
