@@ -1,4 +1,9 @@
-"""Errors the CLI turns into one-line messages (never tracebacks)."""
+"""Errors the CLI turns into one-line messages (never tracebacks), and `read_whole`, the one way
+files that are read whole are read (with a size cap)."""
+
+import os
+import stat
+from pathlib import Path
 
 
 class GraderError(Exception):
@@ -12,3 +17,20 @@ class DataError(GraderError):
         self.path, self.key, self.problem = str(path), key, problem
         where = f"{self.path}: {key}" if key else self.path
         super().__init__(f"{where}: {problem}")
+
+
+def read_whole(path, limit: int, what: str = "file") -> str:
+    """The text of a regular file of at most `limit` bytes, read whole; a device, a FIFO or a
+    larger file is a DataError (never read). UnicodeDecodeError and OSError go to the caller."""
+    path = Path(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise
+    if not stat.S_ISREG(info.st_mode):
+        raise DataError(path, "", f"not a regular file; a {what} must be a file")
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise DataError(path, "", f"over {limit // 2**20} MB, too large for a {what} (limit in grader/settings.py)")
+    return data.decode("utf-8")

@@ -186,3 +186,103 @@ def test_write_commands_on_a_read_only_database_say_so(tmp_path, runner):
         _mutable(db, folder)
     _one_line_error(out, str(db))
     assert db.read_bytes() == before
+
+
+# --- tampered model files, files too large to read whole ------------------------------------
+
+def _model_with(tmp_path, change):
+    d = json.loads(BUNDLED_MODEL.read_text(encoding="utf-8"))
+    change(d)
+    folder = tmp_path / "m"
+    folder.mkdir(exist_ok=True)
+    (folder / "model.json").write_text(json.dumps(d), encoding="utf-8")
+    return folder
+
+
+MODEL_TAMPERING = {
+    "embedder_list": (lambda d: d["metadata"].__setitem__("embedder", ["x"]), "metadata.embedder"),
+    "embedder_dict": (lambda d: d["metadata"].__setitem__("embedder", {"x": 1}), "metadata.embedder"),
+    "metadata_list": (lambda d: d.__setitem__("metadata", [1]), "metadata"),
+    "judge_text": (lambda d: d["metadata"].__setitem__("semantic_judge", "x"), "metadata.semantic_judge"),
+    "scale_text": (lambda d: d["metadata"].__setitem__("scale", "0:5"), "metadata.scale"),
+    "estimator_list": (lambda d: d["params"].__setitem__("estimator", ["boosting"]), "params.estimator"),
+    "cv_text": (lambda d: d["params"].__setitem__("cv", "5"), "params.cv"),
+}
+
+
+@pytest.mark.parametrize("case", list(MODEL_TAMPERING))
+def test_model_with_wrong_types_is_a_one_line_error(tmp_path, runner, case):
+    change, field = MODEL_TAMPERING[case]
+    folder = _model_with(tmp_path, change)
+    out = runner.invoke(main, ["grade", "-q", "q004-035", "-a", "drops units", "--model", str(folder)])
+    _one_line_error(out, "model.json", field)
+
+
+@pytest.mark.parametrize("text", ['{"format": ' + "[" * 100000 + "]" * 100000 + "}",
+                                  '{"format": ' + "9" * 5000 + "}"], ids=["deep", "long_int"])
+def test_model_json_nested_deep_or_with_a_huge_number(tmp_path, runner, text):
+    (tmp_path / "model.json").write_text(text, encoding="utf-8")
+    out = runner.invoke(main, ["grade", "-q", "q004-035", "-a", "drops units", "--model", str(tmp_path)])
+    _one_line_error(out, "model.json", "invalid JSON")
+
+
+def _huge(path):
+    with open(path, "wb") as f:
+        f.truncate(600 * 2**20)        # sparse: no disk used
+    return path
+
+
+@pytest.mark.parametrize("kind", ["dev_zero", "huge", "fifo"])
+def test_model_path_that_is_a_device_or_huge_is_refused_unread(tmp_path, runner, kind):
+    path = tmp_path / "model.json"
+    if kind == "dev_zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "fifo":
+        os_mkfifo = __import__("os").mkfifo
+        os_mkfifo(path)
+    else:
+        _huge(path)
+    out = runner.invoke(main, ["grade", "-q", "q004-035", "-a", "drops units", "--model", str(path)])
+    _one_line_error(out, "model.json")
+
+
+@pytest.mark.parametrize("kind", ["dev_zero", "huge", "deep"])
+def test_answer_memory_that_is_a_device_huge_or_deep_is_refused(tmp_path, kind):
+    from grader.errors import DataError
+    from grader.signals.memory import AnswerMemory
+
+    path = tmp_path / "answer_memory.json"
+    if kind == "dev_zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "huge":
+        _huge(path)
+    else:
+        path.write_text("[" * 100000 + "]" * 100000, encoding="utf-8")
+    with pytest.raises(DataError):
+        AnswerMemory.load(path)
+
+
+@pytest.mark.parametrize("where", ["bank", "rubric"])
+@pytest.mark.parametrize("kind", ["dev_zero", "huge", "deep", "duplicate_key"])
+def test_bank_and_rubric_files_hostile(tmp_path, runner, where, kind):
+    (tmp_path / "mine.yaml").write_text(BANK, encoding="utf-8")
+    (tmp_path / "rubrics").mkdir()
+    rubric_ok = "question_id: my-1\nconcepts:\n  - name: array\n    phrases: [array]\n    weight: 1\n"
+    target = tmp_path / ("mine.yaml" if where == "bank" else "rubrics/my-1.yaml")
+    if where == "rubric":
+        target.write_text(rubric_ok, encoding="utf-8")
+    if kind == "dev_zero":
+        target.unlink()
+        target.symlink_to("/dev/zero")
+    elif kind == "huge":
+        _huge(target)
+    elif kind == "deep":
+        target.write_text("a: " + "[" * 100000 + "]" * 100000 + "\n", encoding="utf-8")
+    else:
+        text = target.read_text(encoding="utf-8")
+        target.write_text(text.replace("question: What is a tensor?", "question: What is a tensor?\n    question: X")
+                          if where == "bank" else text + "question_id: other\n", encoding="utf-8")
+    out = runner.invoke(main, ["questions", "validate", "--bank", str(tmp_path)])
+    _one_line_error(out, target.name)
+    if kind == "duplicate_key":
+        assert "appears twice" in out.output and ("'question'" in out.output or "'question_id'" in out.output)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from grader.errors import DataError, GraderError
-from grader.settings import BANK_ENV
+from grader.errors import DataError, GraderError, read_whole
+from grader.settings import BANK_ENV, MAX_BANK_FILE_BYTES
 
 TOPICS = (
     "fundamentals", "optimization", "regularization", "cnn", "rnn", "transformers",
@@ -201,15 +201,47 @@ def check_topics_and_levels(topic=None, level=None) -> None:
                 raise GraderError(f"unknown {name} {value!r}; choose from: {', '.join(allowed)}")
 
 
-def load_questions_file(path: Path) -> list[Question]:
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml's safe loader, refusing a key given twice in one mapping (where yaml keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                repeated = key in seen
+                seen.add(key)
+            except TypeError:
+                continue
+            if repeated:
+                raise _DuplicateKey(key, key_node.start_mark.line + 1)
+        return super().construct_mapping(node, deep=deep)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key, line):
+        self.key, self.line = key, line
+
+
+def load_yaml(path: Path, limit: int, what: str):
+    """A YAML file read whole (at most `limit` bytes) and safely; a problem is a DataError naming
+    the file and the line: not UTF-8, invalid, nested too deeply, or a key given twice."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        return yaml.load(read_whole(path, limit, what), Loader=_UniqueKeyLoader)
     except UnicodeDecodeError:
         raise DataError(path, "", "not UTF-8 text") from None
+    except _DuplicateKey as exc:
+        raise DataError(path, f"line {exc.line}", f"key {exc.key!r} appears twice in one mapping") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f"line {mark.line + 1}" if mark else ""
         raise DataError(path, at, f"invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    except RecursionError:
+        raise DataError(path, "", "invalid YAML (nested too deeply)") from None
+
+
+def load_questions_file(path: Path) -> list[Question]:
+    data = load_yaml(path, MAX_BANK_FILE_BYTES, "question bank file")
     if isinstance(data, dict) and "questions" in data:
         items = data["questions"]
     elif isinstance(data, dict) and "id" in data:

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from grader.bank.questions import Question
+from grader.bank.questions import Question, load_yaml
 from grader.core import text as text_module
 from grader.core.text import NEGATIONS, STOPWORDS, stem, word_spans, words
 from grader.errors import DataError
+from grader.settings import MAX_RUBRIC_FILE_BYTES
 
 RUBRICS_ENV = "GRADER_RUBRICS"
 
@@ -90,12 +91,7 @@ def parse_rubric(data, path) -> Rubric:
 
 
 def load_rubric_file(path: Path) -> Rubric:
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise DataError(path, "", "not UTF-8 text") from None
-    except yaml.YAMLError as exc:
-        raise DataError(path, "", f"invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    data = load_yaml(Path(path), MAX_RUBRIC_FILE_BYTES, "rubric file")
     return parse_rubric(data, path)
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.errors import DataError
+from grader.errors import DataError, read_whole
+from grader.settings import MAX_MODEL_BYTES
 
 FORMAT = "grader-model/1"
 ESTIMATORS = ("boosting", "logistic", "ridge")
@@ -339,7 +340,7 @@ class GradingModel:
         if path.is_dir():
             path = path / "model.json"
         try:
-            raw = path.read_text(encoding="utf-8")
+            raw = read_whole(path, MAX_MODEL_BYTES, "model file")
         except FileNotFoundError:
             raise DataError(path, "", "model file not found") from None
         except UnicodeDecodeError:
@@ -348,6 +349,10 @@ class GradingModel:
             d = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise DataError(path, f"line {exc.lineno}", f"invalid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise DataError(path, "", "invalid JSON (nested too deeply)") from None
+        except ValueError as exc:     # e.g. an integer of thousands of digits
+            raise DataError(path, "", f"invalid JSON ({exc})") from None
         return cls.from_dict(d, str(path))
 
 
@@ -374,13 +379,20 @@ def _first_repeated(values: list):
 def _check_metadata(metadata, path):
     """The numbers of the metadata that grading computes with: the score scale of a numeric-scale
     model and the semantic judge's logistic model, when present."""
-    if not isinstance(metadata, dict):
+    if metadata is None:
         return
+    if not isinstance(metadata, dict):
+        raise DataError(path, "metadata", "expected a mapping")
+    embedder = metadata.get("embedder")
+    if embedder is not None and not isinstance(embedder, str):
+        raise DataError(path, "metadata.embedder", "expected the name of an embedding backend")
     scale = metadata.get("scale")
     if scale is not None and not (isinstance(scale, list) and len(scale) == 2 and all(_is_number(x) for x in scale)
                                   and scale[0] != scale[1]):
         raise DataError(path, "metadata.scale", "expected two different finite numbers [low, high]")
     judge = metadata.get("semantic_judge")
+    if judge is not None and not isinstance(judge, dict):
+        raise DataError(path, "metadata.semantic_judge", "expected a mapping")
     if isinstance(judge, dict):
         names = judge.get("features")
         if not (isinstance(names, list) and all(isinstance(x, str) for x in names)):

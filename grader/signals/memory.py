@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from grader.bank.questions import question_key
-from grader.errors import DataError
+from grader.errors import DataError, read_whole
+from grader.settings import MAX_MEMORY_BYTES
 from grader.signals.registry import register_extra
 
 MEMORY_FEATURES = ("memory_score", "memory_nearest", "memory_max_sim", "memory_question_mean", "memory_count")
@@ -82,10 +83,10 @@ class AnswerMemory:
     def load(cls, path) -> "AnswerMemory":
         path = Path(path)
         try:
-            d = json.loads(path.read_text(encoding="utf-8"))
+            d = json.loads(read_whole(path, MAX_MEMORY_BYTES, "answer memory"))
         except FileNotFoundError:
             raise DataError(path, "", "answer memory file not found") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:   # JSONDecodeError is a ValueError
             raise DataError(path, "", f"not a JSON answer memory ({exc.__class__.__name__})") from None
         if not isinstance(d, dict) or d.get("format") != MEMORY_FORMAT or not isinstance(d.get("questions"), dict):
             raise DataError(path, "format", f"not an answer memory file (expected format {MEMORY_FORMAT!r})")
