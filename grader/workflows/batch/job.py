@@ -24,7 +24,7 @@ from grader.bank.questions import question_key
 from grader.workflows.formats import FORMATS, GRADER_PREFIX, _Writer, detect_format, output_format, read_rows
 from grader.workflows.paths import refuse_path_collisions
 from grader.workflows.rows import COLUMN_OPTIONS, ColumnMap, missing_column, question_for
-from grader.workflows.batch.resume import _input_identity, _resume_point, batch_outputs
+from grader.workflows.batch.resume import OutputLock, _input_identity, _resume_point, batch_outputs
 
 OUTPUT_COLUMNS = ["score", "label", "confidence", "matched_concepts", "missed_concepts",
                   "contradicted_concepts", "feedback", "status", "message"]
@@ -126,9 +126,15 @@ class BatchJob:
         summary = BatchSummary()
         in_fmt = in_fmt or detect_format(input_path)
         out_fmt = output_format(output_path, out_fmt, in_fmt)
-        to_stdout = output_path == "-"
         # Before anything is written: `batch IN -o IN` would truncate its own input.
         refuse_path_collisions({"INPUT": input_path}, batch_outputs(output_path))
+        if output_path == "-":
+            return self._run(input_path, output_path, in_fmt, out_fmt, resume, summary)
+        with OutputLock(output_path):     # one job at a time writes OUT.part
+            return self._run(input_path, output_path, in_fmt, out_fmt, resume, summary)
+
+    def _run(self, input_path, output_path, in_fmt, out_fmt, resume, summary) -> BatchSummary:
+        to_stdout = output_path == "-"
         final = None if to_stdout else Path(output_path)
         part_fmt = FORMATS[out_fmt].part
         part = None if to_stdout else final.with_name(final.name + ".part")

@@ -4,8 +4,11 @@ checkpoint), what a checkpoint records of its input, and where a resumed run sta
 from __future__ import annotations
 
 import csv
+import fcntl
+import hashlib
 import itertools
 import json
+import os
 from pathlib import Path
 
 from grader.errors import GraderError
@@ -19,7 +22,46 @@ def batch_outputs(output_path: str) -> dict:
     final = Path(output_path)
     return {"-o": output_path, "the partial output": final.with_name(final.name + ".part"),
             "the checkpoint": final.with_name(final.name + ".checkpoint.json"),
-            "the Parquet temporary file": final.with_name(final.name + ".tmp")}
+            "the Parquet temporary file": final.with_name(final.name + ".tmp"),
+            "the lock": final.with_name(final.name + ".lock")}
+
+
+class OutputLock:
+    """An exclusive lock (flock) on `OUT.lock` for as long as a job writes OUT: a second job with
+    the same output stops at once with an error instead of writing into the same `.part`. The
+    lock file is removed when the job ends; one left by a killed job holds no lock."""
+
+    def __init__(self, output_path: str):
+        self.output = output_path
+        self.path = Path(output_path).with_name(Path(output_path).name + ".lock")
+        self.fd = None
+
+    def __enter__(self):
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise GraderError(f"{self.output}: cannot write ({exc.strerror})") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise GraderError(f"{self.output}: another grader batch is writing this output "
+                                  f"now (locked: {self.path}); wait for it or choose another -o") from None
+            try:       # the file may have been removed by the job that held it: lock the one in place
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self.fd = fd
+                return self
+            os.close(fd)
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self.fd)
+            self.fd = None
 
 
 def _input_identity(input_path: str) -> dict:
@@ -27,7 +69,13 @@ def _input_identity(input_path: str) -> dict:
     if input_path == "-":
         return {"input": "-"}
     path = Path(input_path).resolve()
-    return {"input": str(path), "input_bytes": path.stat().st_size if path.is_file() else None}
+    if not path.is_file():       # a FIFO or device can be read only once: no hash
+        return {"input": str(path), "input_bytes": None}
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:     # streamed: inputs can be large
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"input": str(path), "input_bytes": path.stat().st_size, "input_sha256": digest.hexdigest()}
 
 
 def _resume_point(checkpoint: Path, part: Path, fmt: str, source: dict) -> int:
@@ -41,9 +89,10 @@ def _resume_point(checkpoint: Path, part: Path, fmt: str, source: dict) -> int:
     except (ValueError, KeyError, TypeError, OSError):
         raise GraderError(f"{checkpoint}: damaged checkpoint; delete it and {part.name} to start over") from None
     if {k: state.get(k) for k in source} != source:
-        raise GraderError(f"{checkpoint}: made for another input ({state.get('input')}, "
-                          f"{state.get('input_bytes')} bytes), not {source['input']} as it is now; "
-                          f"delete it and {part.name} to start over")
+        same_file = state.get("input") == source["input"]
+        raise GraderError(f"{checkpoint}: made for " + (f"{source['input']} before it changed (its content hash "
+                          f"differs)" if same_file else f"another input ({state.get('input')})")
+                          + f", not {source['input']} as it is now; delete it and {part.name} to start over")
     # A .part shorter than its checkpoint (cut by hand, or a disk that filled) resumes where it ends.
     return _truncate_to_rows(part, fmt, rows_done)
 

@@ -1,0 +1,108 @@
+"""Issue 18, batch items: concurrent runs on one output, resume after an in-place edit, and the
+input faults of CSV/JSONL files (each test failed before its fix)."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _write_csv(path, rows):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def _read_csv(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _one_line_error(out, *names):
+    assert out.exit_code == 1, out.output
+    assert "Traceback" not in out.output
+    assert out.exception is None or isinstance(out.exception, SystemExit), repr(out.exception)
+    assert len(out.output.strip().splitlines()) == 1, out.output
+    for name in names:
+        assert name in out.output, out.output
+
+
+# --- item 4: two runs with the same -o -------------------------------------------------------
+
+def test_second_run_on_a_locked_output_stops_naming_the_file(tmp_path, runner):
+    import fcntl
+
+    src = _write_csv(tmp_path / "in.csv", [{"question_id": "q004-035", "answer": "drops units"}])
+    out_path = tmp_path / "out.csv"
+    lock = tmp_path / "out.csv.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)     # what a first, still running job holds
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        out = runner.invoke(main, ["batch", str(src), "-o", str(out_path), "-q"])
+    finally:
+        os.close(fd)
+    _one_line_error(out, str(out_path), "another grader batch")
+    assert not out_path.exists() and not (tmp_path / "out.csv.part").exists()
+    out = runner.invoke(main, ["batch", str(src), "-o", str(out_path), "-q"])   # released: runs
+    assert out.exit_code == 0, out.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]    # no lock left behind
+
+
+@pytest.mark.slow
+def test_two_concurrent_runs_never_mix_rows(tmp_path):
+    """Two real processes on one -o: one finishes with its own rows, the other stops with the lock error."""
+    a = _write_csv(tmp_path / "a.csv", [{"who": f"a{i}", "question_id": "q004-035", "answer": f"drops units {i}"}
+                                        for i in range(300)])
+    b = _write_csv(tmp_path / "b.csv", [{"who": f"b{i}", "question_id": "q004-035", "answer": f"drops units {i}"}
+                                        for i in range(300)])
+    out_path = tmp_path / "out.csv"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "grader", "batch"]
+    first = subprocess.Popen(cmd + [str(a), "-o", str(out_path), "-q", "--chunk-size", "8"], env=env,
+                             stderr=subprocess.PIPE, text=True)
+    lock = tmp_path / "out.csv.lock"
+    for _ in range(600):
+        if lock.exists() or first.poll() is not None:
+            break
+        import time
+        time.sleep(0.05)
+    second = subprocess.run(cmd + [str(b), "-o", str(out_path), "-q"], env=env, capture_output=True, text=True)
+    first.wait(timeout=600)
+    assert first.returncode == 0, first.stderr
+    if second.returncode == 0:       # the first had finished before the second started
+        assert [r["who"] for r in _read_csv(out_path)] == [f"b{i}" for i in range(300)]
+    else:
+        assert "another grader batch" in second.stderr and "Traceback" not in second.stderr
+        assert [r["who"] for r in _read_csv(out_path)] == [f"a{i}" for i in range(300)]
+
+
+# --- item 9: resume after a same-size in-place edit ------------------------------------------
+
+def test_resume_refuses_an_input_edited_in_place_at_the_same_size(tmp_path, runner):
+    rows = [{"question_id": "q004-035", "answer": f"answer number {i}"} for i in range(6)]
+    src = _write_csv(tmp_path / "in.csv", rows)
+    out_path = tmp_path / "out.csv"
+    assert runner.invoke(main, ["batch", str(src), "-o", str(out_path), "-q"]).exit_code == 0
+    # Make it look interrupted after 3 rows, then edit the input without changing its size.
+    from grader.workflows.batch.resume import _input_identity
+
+    graded = out_path.read_text(encoding="utf-8").splitlines(keepends=True)
+    (tmp_path / "out.csv.part").write_text("".join(graded[:4]), encoding="utf-8")
+    (tmp_path / "out.csv.checkpoint.json").write_text(json.dumps({"rows_done": 3, **_input_identity(str(src))}))
+    out_path.unlink()
+    size = src.stat().st_size
+    src.write_bytes(src.read_bytes().replace(b"answer number 1", b"answer NUMBER 1"))
+    assert src.stat().st_size == size
+    out = runner.invoke(main, ["batch", str(src), "-o", str(out_path), "--resume", "-q"])
+    _one_line_error(out, "checkpoint", "changed")
+    assert not out_path.exists()
