@@ -17,7 +17,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader.signals.features import FEATURES, MINILM_FEATURES  # noqa: E402
+from grader.signals.features import FEATURES, MINILM_FEATURES, select  # noqa: E402
 from grader.grading import coherent_score, semantic_judgement  # noqa: E402
 from grader.model.classifier import GradingModel  # noqa: E402
 from grader.settings import E5_CASCADE_CONFIDENCE, JUDGE_AGREES  # noqa: E402
@@ -44,14 +44,41 @@ def fit_semantic_judge(X: np.ndarray, y: np.ndarray) -> dict:
                     "arbitrates between a label and the concept evidence"}
 
 
-def build_model(X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> GradingModel:
-    """X: FEATURES columns of the training rows; y: label names; groups: question keys."""
-    model = GradingModel(labels=LABELS3, features=FEATURES, estimator="boosting", calibration="sigmoid", cv=5)
-    model.fit(X, y, groups=groups)
-    model.fallback = GradingModel(labels=LABELS3, features=MINILM_FEATURES, estimator="boosting",
-                                  calibration="sigmoid", cv=5).fit(X[:, :len(MINILM_FEATURES)], y, groups=groups)
+def build_model(X: np.ndarray, y: np.ndarray, groups: np.ndarray, features=FEATURES) -> GradingModel:
+    """X: FEATURES columns of the training rows; y: label names; groups: question keys. The model
+    reads `features` (by name); its fallback the MiniLM ones among them."""
+    model = GradingModel(labels=LABELS3, features=tuple(features), estimator="boosting", calibration="sigmoid", cv=5)
+    model.fit(select(X, features), y, groups=groups)
+    minilm = tuple(f for f in features if f in MINILM_FEATURES)
+    model.fallback = GradingModel(labels=LABELS3, features=minilm, estimator="boosting",
+                                  calibration="sigmoid", cv=5).fit(select(X, minilm), y, groups=groups)
     model.metadata["semantic_judge"] = fit_semantic_judge(X, y)
     return model
+
+
+# Signal sets measured against each other (eval/strangers.py, eval/loso.py --variants).
+LEAN_SIGNALS = ("cos_max", "cos_mean", "lex_recall", "cos_question", "question_copy", "log_words", "length_ratio",
+                "comma_density", "negation_mismatch", "reversal", "e5_cos_max", "e5_cos_mean", "e5_cos_question",
+                "e5_gain_over_question")
+# Raw similarity to the references, and to the question, left out: only what the answer adds over
+# the question, and what it covers of the rubric (raw cosines rank strangers' misconceptions above
+# their correct paraphrases: eval/strangers.py).
+RELATIVE_SIGNALS = tuple(f for f in FEATURES if f not in (
+    "cos_max", "cos_mean", "cos_short", "answer_precision", "worst_sentence", "cos_question", "lex_precision",
+    "e5_cos_max", "e5_cos_mean", "e5_cos_question"))
+VARIANTS = {
+    "bundled": (FEATURES, E5_CASCADE_CONFIDENCE),
+    "bundled, e5 always": (FEATURES, None),
+    "without rubric signals, e5 always": (JUDGE_SIGNALS, None),
+    "lean, e5 always": (LEAN_SIGNALS, None),
+    "relative, e5 always": (RELATIVE_SIGNALS, None),
+}
+
+
+def build_variant(name: str, X, y, groups):
+    """(model, cascade threshold) of a VARIANTS entry trained on FEATURES matrix X."""
+    features, cascade = VARIANTS[name]
+    return build_model(X, y, groups, features), cascade
 
 
 def grade_like_grader(model: GradingModel, X: np.ndarray, cascade: float | None = E5_CASCADE_CONFIDENCE,
@@ -74,18 +101,19 @@ def grade_like_grader(model: GradingModel, X: np.ndarray, cascade: float | None 
         return demote, promote
 
     if cascade is not None:
-        fb = model.fallback.predict_proba(X[:, :len(MINILM_FEATURES)])
+        fb = model.fallback.predict_proba(select(X, model.fallback.features))
         k = fb.argmax(axis=1)
         demote, promote = conflicts(k, np.full(len(X), np.nan))
         skip = (fb.max(axis=1) >= cascade) & ~demote & ~promote
-        X[skip, len(MINILM_FEATURES):] = np.nan
+        X[skip, len(MINILM_FEATURES):] = np.nan   # the e5 signals, last in FEATURES
     e5_share = float(np.mean(~np.isnan(X[:, -1])))
-    proba = model.predict_proba(X)
-    score = model.predict_grade(X, proba)
+    mine = select(X, model.features)
+    proba = model.predict_proba(mine)
+    score = model.predict_grade(mine, proba)
     k = proba.argmax(axis=1)
     if not coherence:
         return proba, k, score, e5_share
-    demote, promote = conflicts(k, semantic_judgement(model, X))
+    demote, promote = conflicts(k, semantic_judgement(model, mine))
     k = np.where(demote, k - 1, np.where(promote, k + 1, k))
     score = np.array([coherent_score(s, int(c), len(LABELS3)) for s, c in zip(score, k)])
     return proba, k, score, e5_share
