@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT / "eval"))
 from corpora import LABELS3, Row  # noqa: E402
 
 DATA = ROOT / "eval" / "data" / "strangers"
+TRAIN_DATA = ROOT / "eval" / "data" / "strangers_train"   # other bank questions, writers' intent as label
 RESULTS = ROOT / "eval" / "results" / "strangers.json"
 TMP = ROOT / "eval" / "results" / "tmp"
 LOW_OVERLAP = 0.34   # share of the answer's content stems found in the references
@@ -70,6 +71,30 @@ def load_rows() -> list[Row]:
                             references=tuple(r.text for r in q.references), answer=d["answer"],
                             grade=LABELS3.index(label) / 2, label3=label, question_id=q.id, kind=d["kind"],
                             origin="strangers", author=d["writer"]))
+    return rows
+
+
+def load_train_rows() -> list[Row]:
+    """Stranger-style answers to the bank questions NOT in the test set, written the same way,
+    labelled by the writer's intent (which the blind labeller matched on 90.5% of the test set)."""
+    from grader import load_bank
+
+    bank = load_bank(ROOT / "grader" / "data" / "questions")
+    test_questions = {json.loads(line)["question_id"] for f in DATA.glob("questions_*.jsonl")
+                      for line in f.read_text(encoding="utf-8").splitlines() if line.strip()}
+    rows = []
+    for part in sorted(TRAIN_DATA.glob("answers_*.jsonl")):
+        for line in part.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            d = json.loads(line)
+            if d["question_id"] in test_questions:
+                raise ValueError(f"{part}: {d['question_id']} is a test question")
+            q = bank.get(d["question_id"])
+            rows.append(Row(source="strangers_train", group="indomain:" + q.id, question=q.question,
+                            references=tuple(r.text for r in q.references), answer=d["answer"],
+                            grade=LABELS3.index(d["intended"]) / 2, label3=d["intended"], question_id=q.id,
+                            kind=d["kind"], origin="strangers", author=d["writer"]))
     return rows
 
 

@@ -151,7 +151,11 @@ def score_rows(tokenizer, model, rows, batch_size: int = 64) -> np.ndarray:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--holdout", choices=SOURCES, required=True)
+    ap.add_argument("--holdout", choices=(*SOURCES, "strangers"), required=True,
+                    help="strangers: train on in-domain rows of the other bank questions (and, with "
+                         "--strangers-train, the stranger-style training answers), score eval/strangers.py's set")
+    ap.add_argument("--strangers-train", action="store_true")
+    ap.add_argument("--only-indomain", action="store_true", help="with --holdout strangers: no real-corpus rows")
     ap.add_argument("--per-source", type=int, default=1000)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--threads", type=int, default=int(os.environ.get("JUDGE_THREADS", "2")))
@@ -162,17 +166,36 @@ def main():
     rows = load_all(gaming=False)   # as measured: real answers only
     rng = random.Random(SEED)
     train_rows = [r for r in rows if r.source != args.holdout]
+    if args.holdout == "strangers":
+        from strangers import load_rows, load_train_rows
+
+        held = load_rows()
+        unseen = {r.question_id for r in held}
+        train_rows = [r for r in rows if not (r.source == "indomain" and r.question_id in unseen)
+                      and (r.source == "indomain" or not args.only_indomain)]
+        if args.strangers_train:
+            train_rows += load_train_rows()
     pairs, sampled = training_pairs(train_rows, args.per_source, rng)
     print(f"training on {len(pairs)} pairs from {sorted({r.source for r in train_rows})}", flush=True)
     t0 = time.time()
     tokenizer, model = train(pairs, args.epochs)
     train_seconds = time.time() - t0
     TMP.mkdir(parents=True, exist_ok=True)
-    held = [r for r in rows if r.source == args.holdout]
+    if args.holdout != "strangers":
+        held = [r for r in rows if r.source == args.holdout]
     scores = score_rows(tokenizer, model, held)
-    np.save(TMP / f"judge_holdout_{args.holdout}.npy", scores)
-    print(json.dumps({"holdout": args.holdout, "pairs": len(pairs), "sampled": sampled,
-                      "train_seconds": round(train_seconds)}))
+    tag = args.holdout + ("_st" if args.strangers_train else "") + ("_indomain" if args.only_indomain else "")
+    np.save(TMP / f"judge_holdout_{tag}.npy", scores)
+    report = {}
+    if args.holdout == "strangers":
+        from sklearn.metrics import roc_auc_score
+
+        y = np.array([r.label3 for r in held])
+        keep = y != "partial"
+        report = {"auc_correct_vs_rest": round(float(roc_auc_score(y == "correct", scores)), 3),
+                  "auc_correct_vs_incorrect": round(float(roc_auc_score(y[keep] == "correct", scores[keep])), 3)}
+    print(json.dumps({"holdout": tag, "pairs": len(pairs), "sampled": sampled,
+                      "train_seconds": round(train_seconds), **report}))
 
 
 if __name__ == "__main__":
