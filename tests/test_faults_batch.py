@@ -106,3 +106,25 @@ def test_resume_refuses_an_input_edited_in_place_at_the_same_size(tmp_path, runn
     out = runner.invoke(main, ["batch", str(src), "-o", str(out_path), "--resume", "-q"])
     _one_line_error(out, "checkpoint", "changed")
     assert not out_path.exists()
+
+
+# --- item 6: an unbalanced quote swallowing the rest of the file -----------------------------
+
+def test_unbalanced_quote_that_swallows_the_rest_stops_naming_the_line(tmp_path, runner):
+    src = tmp_path / "in.csv"
+    src.write_text('question_id,answer\nq004-035,"it drops units\nq004-035,a second answer\n'
+                   'q004-035,a third answer\n', encoding="utf-8")
+    out_path = tmp_path / "out.csv"
+    out = runner.invoke(main, ["batch", str(src), "-o", str(out_path), "-q"])
+    _one_line_error(out, "line 2", "quote")
+    assert not out_path.exists()
+
+
+def test_a_real_multi_line_answer_is_not_taken_for_a_broken_quote(tmp_path, runner):
+    src = tmp_path / "in.csv"
+    src.write_text('question_id,answer\nq004-035,"it drops units\nduring training, not at test time"\n'
+                   'q004-035,another\n', encoding="utf-8")
+    out_path = tmp_path / "out.csv"
+    out = runner.invoke(main, ["batch", str(src), "-o", str(out_path), "-q"])
+    assert out.exit_code == 0, out.output
+    assert [r["answer"] for r in _read_csv(out_path)][1] == "another"

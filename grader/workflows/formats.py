@@ -84,23 +84,42 @@ def _read_csv(stream, source, chunk_size):
     if twice is not None:
         # A row is a dict by column name: one of the two columns would vanish from the output.
         raise GraderError(f"{source}: column '{twice}' appears twice in the header; rename one")
-    chunk, seen = [], 0
+    chunk, seen, suspect, line = [], 0, None, reader.line_num
     try:
         for row in reader:
+            start, line = line + 1, reader.line_num
+            # A quote never closed swallows the rest of the file into one field: a record that
+            # spans lines that read as rows of this header. Held back until the next record
+            # shows it did not run to the end of the file.
+            suspect = start if line > start and _swallows_rows(row, len(header)) else None
             extra = row.pop(None, None)
             if extra:
                 row["_extra_fields"] = ",".join(extra)
             chunk.append({k: ("" if v is None else v) for k, v in row.items()})
             seen += 1
-            if len(chunk) >= chunk_size:
+            if len(chunk) >= chunk_size and suspect is None:
                 yield chunk
                 chunk = []
     except csv.Error as exc:
         raise GraderError(f"{source}: line {reader.line_num}: malformed CSV ({exc})") from None
+    if suspect is not None:
+        raise GraderError(f"{source}: line {suspect}: a quote opened in this row is never closed, so the "
+                          f"{line - suspect} lines after it would be read as one field; fix the quote")
     if chunk:
         yield chunk
     if seen == 0:
         raise GraderError(f"{source}: no rows after the header")
+
+
+def _swallows_rows(row: dict, width: int) -> bool:
+    """Whether a field of this record holds a line that reads as a whole row of `width` fields."""
+    for value in row.values():
+        if isinstance(value, str) and "\n" in value:
+            for text in value.splitlines()[1:]:
+                fields = next(csv.reader([text]), [])
+                if len(fields) == width and width > 1:
+                    return True
+    return False
 
 
 class _JsonNumber(float):
