@@ -50,12 +50,12 @@ def forget_process_caches():
     """Empty the module-level memos (stems, words, sentences, reference signals) that a new
     process starts without: otherwise every run after the first would be measured warm."""
     from grader.core import text
-    from grader.signals import features
+    from grader.signals import context, polarity
 
-    for memo in (text.stem, text.words, text.word_spans, text.sentences, features._sentence_facts,
-                 features._all_stems):
+    for memo in (text.stem, text.words, text.word_spans, text.sentences):
         memo.cache_clear()
-    features._REFERENCE_CACHE.clear()
+    polarity.forget()
+    context.forget()
 
 
 def peak_rss_mb(cmd: list[str]) -> tuple[float, float]:

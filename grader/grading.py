@@ -14,12 +14,13 @@ from grader.bank.questions import user_question  # noqa: F401  (grader.user_ques
 from grader.bank.rubrics import Rubric, RubricDrafter, drafting_fingerprint, load_rubrics, parse_rubric
 from grader.core.embedding import get_embedder
 from grader.core.pooling import TextBatch
-from grader.core.semantic import E5_FEATURES, get_encoder
+from grader.core.semantic import get_encoder
 from grader.errors import DataError, GraderError
 from grader.model.classifier import GradingModel
 from grader.signals.concepts import ConceptMatch, ConceptMatcher
-from grader.signals.features import (FEATURES, KNOWN_EXTRA, MINILM_FEATURES, Pairing, add_e5, extra_features,
-                                     feature_matrix, select)
+from grader.signals.e5 import E5_FEATURES, add_e5
+from grader.signals.features import (FEATURES, KNOWN_EXTRA, MINILM_FEATURES, Pairing, extra_features, feature_matrix,
+                                     select)
 from grader.signals.memory import MEMORY_FEATURES, AnswerMemory, memory_path_for
 from grader.settings import E5_CASCADE_CONFIDENCE, JUDGE_AGREES, MAX_ANSWER_CHARS, MODEL_ENV, RUBRICS_ENV
 

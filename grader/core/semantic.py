@@ -5,8 +5,7 @@ The MiniLM model of `embedding.py` gives the token vectors that concepts, senten
 alignment are pooled from; it is fast but weak at telling a correct answer in a stranger's words
 from a wrong one (AUC 0.52-0.65 on a blind set of deep-learning answers, ../shared/notes/). e5
 separates them far better (AUC 0.85 there) at about a fifth of the speed, so it gives the
-whole-text signals only: its cosines sit in a narrow band (about 0.8-0.95), which the calibrated
-model learns to read; they are never thresholded by hand.
+whole-text signals only (`grader.signals.e5`).
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import numpy as np
 from grader.core.vector_store import VectorStore, default_cache_dir
 from grader.errors import GraderError
 
-E5_FEATURES = ("e5_cos_max", "e5_cos_mean", "e5_cos_question", "e5_gain_over_question")
 MAX_CHARS = 2000   # the engine truncates at 512 tokens anyway; longer input only costs tokenising
 DIM = 384
 
@@ -66,15 +64,6 @@ class E5Encoder:
         while len(self._memo) > self.memo_size:
             self._memo.popitem(last=False)
         return out
-
-
-
-def e5_signals(question: np.ndarray, references: list[np.ndarray], answer: np.ndarray) -> list[float]:
-    """E5_FEATURES of one answer from e5 vectors: best and mean cosine to the references, cosine to
-    the question, and the best's gain over it."""
-    cos = np.stack(references) @ answer
-    cos_q = float(question @ answer)
-    return [float(cos.max()), float(cos.mean()), cos_q, float(cos.max()) - cos_q]
 
 
 _LOADED: dict[str, E5Encoder] = {}
