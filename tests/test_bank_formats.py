@@ -263,3 +263,66 @@ def test_readme_documents_the_limits():
     for fmt in ("moodle-xml", "gift", "qti", "anki", "csv"):
         assert fmt in section
     assert "cannot hold" in section
+
+
+def test_anki_export_has_stable_ids(tmp_path, bundled, runner):
+    import sqlite3
+    import zipfile
+
+    def guids(path):
+        with zipfile.ZipFile(path) as z:
+            (tmp_path / "c.anki2").write_bytes(z.read("collection.anki2"))
+        con = sqlite3.connect(tmp_path / "c.anki2")
+        try:
+            notes = sorted(con.execute("select guid, mid, flds from notes").fetchall())
+            decks = json.loads(con.execute("select decks from col").fetchone()[0])
+        finally:
+            con.close()
+        return notes, sorted((d["name"], int(i)) for i, d in decks.items() if d["name"] != "Default")
+
+    paths = [tmp_path / "a.apkg", tmp_path / "b.apkg"]
+    for p in paths:
+        out = runner.invoke(main, ["bank", "export", "--format", "anki", "-o", str(p), "--topic", "rnn"])
+        assert out.exit_code == 0, out.output
+    first, second = guids(paths[0]), guids(paths[1])
+    assert first == second and first[0]
+    bank, _ = bundled
+    answered = bank.filter(topic="rnn", with_reference=True)
+    assert len(first[0]) == len(answered) and {d for d, _ in first[1]} == {"grader::rnn"}
+    from grader.bank.interchange.anki import build_package, note_guid
+
+    model = build_package(answered).decks[0].notes[0].model
+    assert "{{type:Answer}}" in model.templates[0]["qfmt"]
+    assert {g for g, _, _ in first[0]} == {note_guid(q.id) for q in answered}
+
+
+def test_qti_package_is_well_formed(tmp_path, bundled, runner):
+    import zipfile
+
+    from defusedxml.ElementTree import fromstring
+
+    qti = "{http://www.imsglobal.org/xsd/imsqtiasi_v3p0}"
+    cp = "{http://www.imsglobal.org/xsd/qti/qtiv3p0/imscp_v1p1}"
+    path = tmp_path / "bank.zip"
+    out = runner.invoke(main, ["bank", "export", "--format", "qti", "-o", str(path)])
+    assert out.exit_code == 0, out.output
+    bank, rubrics = bundled
+    with zipfile.ZipFile(path) as z:
+        manifest = fromstring(z.read("imsmanifest.xml"))
+        resources = manifest.findall(f"{cp}resources/{cp}resource")
+        assert [r.get("identifier") for r in resources] == [q.id for q in bank]
+        assert all(r.get("type") == "imsqti_item_xmlv3p0" for r in resources)
+        for q, res in zip(bank, resources):
+            item = fromstring(z.read(res.get("href")))
+            assert item.tag == f"{qti}qti-assessment-item" and item.get("identifier") == q.id
+            body = item.find(f"{qti}qti-item-body")
+            assert body.find(f"{qti}qti-extended-text-interaction").get("response-identifier") == "RESPONSE"
+            assert item.find(f"{qti}qti-response-declaration").get("identifier") == "RESPONSE"
+            blocks = body.findall(f"{qti}qti-rubric-block")
+            assert len(blocks) == (len(q.references) > 0) + (len(q.references) > 1) + (q.id in rubrics)
+            if q.references:
+                text = " ".join(p.text for p in blocks[0].iter(f"{qti}p"))
+                assert text.split()[:5] == q.references[0].text.split()[:5]
+            prompt = " ".join(p.text for p in body.find(f"{qti}div").iter(f"{qti}p"))
+            assert prompt == q.question
+    assert path.read_bytes() == export_bank("qti", list(bank), rubrics)   # deterministic
