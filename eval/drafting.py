@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from grader.bank.questions import load_bank  # noqa: E402
 from grader.core.embedding import get_embedder  # noqa: E402
-from grader.bank.rubrics import RubricDrafter, load_rubrics  # noqa: E402
+from grader.bank.drafting import RubricDrafter  # noqa: E402
+from grader.bank.rubrics import load_rubrics  # noqa: E402
 from grader.core.text import STOPWORDS, content_stems, stem, words  # noqa: E402
 
 OUT = ROOT / "eval" / "results" / "drafting.json"

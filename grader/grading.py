@@ -11,7 +11,8 @@ import numpy as np
 
 from grader.bank.questions import Bank, Question, load_bank, package_data
 from grader.bank.questions import user_question  # noqa: F401  (grader.user_question, grader.grading.user_question)
-from grader.bank.rubrics import Rubric, RubricDrafter, drafting_fingerprint, load_rubrics, parse_rubric
+from grader.bank.drafting import RubricDrafter, drafting_fingerprint
+from grader.bank.rubrics import Rubric, load_rubrics, parse_rubric
 from grader.core.embedding import get_embedder
 from grader.core.pooling import TextBatch
 from grader.core.semantic import get_encoder

@@ -7,7 +7,7 @@ import pytest
 from grader.bank.questions import load_bank
 from grader.core.embedding import get_embedder
 from grader.grading import user_question
-from grader.bank.rubrics import RubricDrafter
+from grader.bank.drafting import RubricDrafter
 from grader.core.text import STOPWORDS, words
 
 LONE_WORDS_THAT_NAME_NOTHING = STOPWORDS | {"during", "minimum", "maximum", "data", "training", "value",

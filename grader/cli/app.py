@@ -259,7 +259,7 @@ def rubric_draft(question_id, bank_dir, output):
     """
     from grader.bank.questions import load_bank
     from grader.core.embedding import get_embedder
-    from grader.bank.rubrics import RubricDrafter
+    from grader.bank.drafting import RubricDrafter
 
     bank = load_bank(bank_dir)
     q = bank.get(question_id)
