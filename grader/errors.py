@@ -2,6 +2,7 @@
 files that are read whole are read (with a size cap)."""
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -34,3 +35,29 @@ def read_whole(path, limit: int, what: str = "file") -> str:
     if len(data) > limit:
         raise DataError(path, "", f"over {limit // 2**20} MB, too large for a {what} (limit in grader/settings.py)")
     return data.decode("utf-8")
+
+
+# A str from Python's own decoding (argv, a pipe read with surrogateescape) or a JSON `\ud800`
+# escape can hold code points U+D800-U+DFFF that are no character: they cannot be written as
+# UTF-8, hashed or tokenised. Valid text never holds one (a JSON surrogate pair is joined).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def bad_text(value, decoded: bool = True) -> str | None:
+    """None for text that is valid Unicode; else what is wrong with it, for an error message: an
+    undecodable byte kept by surrogateescape (text `decoded` from bytes: argv, a pipe), or a lone
+    surrogate (a JSON escape)."""
+    if not isinstance(value, str):
+        return None
+    found = _SURROGATE.search(value)
+    if found is None:
+        return None
+    code = ord(found.group())
+    if decoded and 0xDC80 <= code <= 0xDCFF:
+        return f"not UTF-8 text (byte 0x{code - 0xDC00:02x} at character {found.start() + 1})"
+    return f"not valid Unicode text (a lone surrogate \\u{code:04x} at character {found.start() + 1})"
+
+
+def repaired_text(value: str) -> str:
+    """`value` with every lone surrogate (or undecodable byte) replaced by U+FFFD."""
+    return _SURROGATE.sub("\ufffd", value)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from grader.errors import GraderError
+from grader.errors import GraderError, bad_text
 from grader.settings import BANK_ENV, MODEL_ENV, RUBRICS_ENV
 
 bank_option = click.option("--bank", "bank_dir", type=click.Path(), envvar=BANK_ENV,
@@ -37,11 +37,23 @@ def friendly_errors(func):
             # on it, where the OSError branch below would print "Broken pipe".
             raise
         except GraderError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(_one_line(str(exc))) from None
         except (OSError, UnicodeDecodeError) as exc:
-            raise click.ClickException(f"{getattr(exc, 'filename', '') or ''} {exc}".strip()) from None
+            raise click.ClickException(_one_line(f"{getattr(exc, 'filename', '') or ''} {exc}".strip())) from None
 
     return wrapper
+
+
+# Every character str.splitlines breaks at: a column name or value quoted in an error may hold one.
+_LINE_BREAKS = {c: c.encode("unicode_escape").decode("ascii")
+                for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def _one_line(message: str) -> str:
+    """An error message as one line: line breaks from the user's text shown escaped (`\\n`)."""
+    if len(message.splitlines()) <= 1:
+        return message
+    return "".join(_LINE_BREAKS.get(c, c) for c in message)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -181,7 +193,25 @@ def questions_validate(bank_dir, rubrics_dir):
 # --- grading ---------------------------------------------------------------------------------
 
 def _read_answer(answer: str) -> str:
-    return sys.stdin.read() if answer == "-" else answer
+    """The answer given, or stdin's (`-`), checked to be text: stdin is decoded as strict UTF-8,
+    and an argument holding bytes that are not UTF-8 (kept as surrogates by Python) is refused."""
+    if answer != "-":
+        return _checked_text(answer, "--answer")
+    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+    if isinstance(data, str):
+        return _checked_text(data, "--answer - (stdin)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise GraderError(f"--answer - (stdin): not UTF-8 text (byte {exc.start}); "
+                          "save or pipe the answer as UTF-8") from None
+
+
+def _checked_text(value: str, what: str) -> str:
+    wrong = bad_text(value)
+    if wrong:
+        raise GraderError(f"{what}: {wrong}; give it as UTF-8")
+    return value
 
 
 @main.command()
@@ -206,6 +236,9 @@ def grade(question, answer, reference, bank_dir, rubrics_dir, model_path, as_jso
     from grader.grading import Grader, user_question
 
     text = _read_answer(answer)
+    _checked_text(question, "--question")
+    for ref in reference:
+        _checked_text(ref, "--reference")
     grader = Grader.from_paths(bank_dir, rubrics_dir, model_path)
     if reference:
         q = user_question(question, list(reference))

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from grader.cli.app import bank_option, friendly_errors, json_option, main, model_option, render_result, rubrics_option
-from grader.errors import GraderError
+from grader.errors import GraderError, bad_text, repaired_text
 from grader.settings import DB_ENV
 
 db_option = click.option(
@@ -78,6 +78,10 @@ class AnswerReader:
 
     def __init__(self, stream=None, interactive: bool | None = None):
         self.stream = stream or sys.stdin
+        if getattr(self.stream, "errors", None) == "strict" and hasattr(self.stream, "reconfigure"):
+            # A byte that is not UTF-8 would end the session in the middle of a line; kept as a
+            # surrogate, the answer is stored with it replaced (see `_run`).
+            self.stream.reconfigure(errors="surrogateescape")
         if interactive is None:
             try:
                 interactive = self.stream.isatty()
@@ -99,7 +103,7 @@ class AnswerReader:
             click.echo()
             return None
         line = line.rstrip("\r\n")
-        click.echo(line)
+        click.echo(repaired_text(line))
         return line
 
     def _read_terminal(self, prompt: str) -> str | None:
@@ -245,6 +249,9 @@ def _run(session, questions, reader):
                 if reader.interactive and not entry.strip():
                     click.echo("(type your answer and end it with an empty line, or :skip, :reveal, :quit)")
                     continue
+                if bad_text(entry):
+                    click.echo(f"(note: your answer is {bad_text(entry)}; each such byte is kept as \ufffd)")
+                    entry = repaired_text(entry)
                 outcome = session.grade(q, entry)
                 _show_graded(outcome, reader)
                 last_graded = outcome.answer_id

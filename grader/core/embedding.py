@@ -16,7 +16,7 @@ import numpy as np
 
 from grader.core.encoded import Encoded, normalise as _normalise
 from grader.core.vector_store import VectorStore, default_cache_dir
-from grader.errors import GraderError
+from grader.errors import GraderError, bad_text, repaired_text
 from grader.settings import BACKEND_ENV
 
 MAX_TOKENS = 256  # the models were trained on 128-256 wordpieces; longer input is truncated
@@ -67,6 +67,10 @@ class _TokenizerMixin:
     def _batches(self, texts: list[str], batch_size: int):
         # Tokenized first, then sorted by token count, so that each batch pads little: padding is
         # wasted compute, and sorting by characters (as sentence-transformers does) leaves more of it.
+        # A lone surrogate (an undecodable byte, a JSON `\ud800`) makes the tokenizer raise; the
+        # callers report such text, and what reaches the model anyway is embedded as U+FFFD.
+        if any(bad_text(t) for t in texts):
+            texts = [repaired_text(t) for t in texts]
         encodings = self.tokenizer.encode_batch(texts)
         lengths = [len(e.ids) for e in encodings]
         order = sorted(range(len(texts)), key=lengths.__getitem__)

@@ -81,9 +81,20 @@ class GradingModel:
         self.scale_[self.scale_ == 0] = 1.0
         Z = self._standardise(X)
         y_idx = np.array([self.labels.index(v) for v in y])
+        self.inner_folds_ = "grouped"
+        splitter = None
         if groups is not None and len(set(groups)) >= self.cv:
             splitter = list(GroupKFold(n_splits=self.cv).split(Z, y_idx, groups))
+            # A class whose answers all lie in a few groups can be missing from an inner training
+            # fold: boosting then raises, logistic regression gives that class nonsense. Such
+            # folds fall back to stratified folds over rows (reported as a calibration warning).
+            present = set(y_idx)
+            if any(set(y_idx[train]) != present for train, _ in splitter):
+                splitter = None
+                self.inner_folds_ = "rows"
         else:
+            self.inner_folds_ = "rows"
+        if splitter is None:
             splitter = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=0)
         if self.estimator == "ridge":
             t = y_idx / (len(self.labels) - 1) if target is None else np.asarray(target, dtype=float)

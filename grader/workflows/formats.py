@@ -19,12 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from grader.errors import GraderError
+from grader.errors import GraderError, bad_text, repaired_text
 
 # An output column named like an input one is written as grader_<name> (batch.job).
 GRADER_PREFIX = "grader_"
 
+# The key a reader puts on a row it could not read whole (a broken JSONL line, a ragged CSV row,
+# text that is not valid Unicode): the message, naming the line and field. It is not a column:
+# batch writes the row as an error row with this message, calibrate stops on it.
+PROBLEM = "_parse_error"
+# The fields of a CSV row beyond its header, kept (comma-joined) in this column.
+EXTRA_FIELDS = "_extra_fields"
+
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
@@ -93,9 +102,13 @@ def _read_csv(stream, source, chunk_size):
             # shows it did not run to the end of the file.
             suspect = start if line > start and _swallows_rows(row, len(header)) else None
             extra = row.pop(None, None)
+            row = {k: ("" if v is None else v) for k, v in row.items()}
             if extra:
-                row["_extra_fields"] = ",".join(extra)
-            chunk.append({k: ("" if v is None else v) for k, v in row.items()})
+                # Never cut silently: the extra fields are kept, and the row is an error row.
+                row[EXTRA_FIELDS] = ",".join(extra)
+                row[PROBLEM] = (f"line {start}: {len(header) + len(extra)} fields where the header has "
+                                f"{len(header)} (an unquoted comma?); the extra ones are in {EXTRA_FIELDS}")
+            chunk.append(row)
             seen += 1
             if len(chunk) >= chunk_size and suspect is None:
                 yield chunk
@@ -148,9 +161,11 @@ def _read_jsonl(stream, source, chunk_size):
             obj = json.loads(line, parse_float=_JsonNumber)
             if not isinstance(obj, dict):
                 raise ValueError("not a JSON object")
+            if _SURROGATE_ESCAPE.search(line):     # the only way a UTF-8 file holds one
+                obj = _valid_text(obj, lineno)
         except ValueError as exc:
             # A broken line is still a row: it comes out as an error row, in place.
-            obj = {"_parse_error": f"line {lineno}: invalid JSON ({exc})"}
+            obj = {PROBLEM: f"line {lineno}: invalid JSON ({exc})"}
         chunk.append(obj)
         if len(chunk) >= chunk_size:
             yield chunk
@@ -161,6 +176,48 @@ def _read_jsonl(stream, source, chunk_size):
         raise GraderError(f"{source}: the file is empty")
 
 
+def _valid_text(obj: dict, lineno: int) -> dict:
+    """The row, or (when a key or a string in it holds a lone surrogate: JSON `"\\ud800"`, which
+    no UTF-8 file can hold) the row with those replaced by U+FFFD and a PROBLEM naming the field."""
+    problem = None
+
+    def clean(value, field):
+        nonlocal problem
+        if isinstance(value, str):
+            wrong = bad_text(value, decoded=False)
+            if wrong is None:
+                return value
+            problem = problem or f"line {lineno}: '{repaired_text(field)}' is {wrong}"
+            return repaired_text(value)
+        if isinstance(value, list):
+            return [clean(v, field) for v in value]
+        if isinstance(value, dict):
+            return {clean(k, field): clean(v, field) for k, v in value.items()}
+        return value
+
+    out = {}
+    for key, value in obj.items():
+        if bad_text(key) and problem is None:
+            problem = f"line {lineno}: a field name ('{repaired_text(key)}') is {bad_text(key, decoded=False)}"
+        out[repaired_text(key)] = clean(value, key)
+    if problem:
+        out[PROBLEM] = problem
+    return out
+
+
+def input_columns(path: str, fmt: str) -> list[str]:
+    """Every column of the input's rows, in order of first appearance (a CSV header, then the
+    extra-fields column if a row is ragged; the union of JSONL keys): one streaming pass that reads
+    and grades nothing, so that a CSV output's header holds every column of every row."""
+    seen: dict = {}
+    for chunk in read_rows(path, fmt, 4096):
+        for row in chunk:
+            if len(row) != len(seen) or not row.keys() <= seen.keys():
+                seen.update(dict.fromkeys(row))
+    seen.pop(PROBLEM, None)
+    return list(seen)
+
+
 class _Writer:
     def __init__(self, handle, fmt: str, columns: list[str] | None = None):
         self.handle, self.fmt = handle, fmt
@@ -169,7 +226,9 @@ class _Writer:
         self._header_read = False         # columns are a resumed file's header cells, neutralised
 
     @classmethod
-    def to_file(cls, path: Path, fmt: str, append: bool) -> "_Writer":
+    def to_file(cls, path: Path, fmt: str, append: bool, columns: list[str] | None = None) -> "_Writer":
+        """A writer of `path`; `columns` (CSV) are the header to write, else the first row's keys."""
+        given = columns
         columns = None
         if fmt == "csv" and append:
             # The header of the interrupted run fixes the column order.
@@ -178,6 +237,8 @@ class _Writer:
         writer = cls(open(path, "a" if append else "w", encoding="utf-8", newline=""), fmt, columns)
         writer.header_written = append
         writer._header_read = columns is not None
+        if not append and given is not None:
+            writer.columns = list(given)
         return writer
 
     def write(self, rows: list[dict]):

@@ -21,7 +21,8 @@ from grader.errors import GraderError
 from grader.settings import MAX_ANSWER_CHARS
 from grader.signals.cohort import CohortStats, uses_cohort
 from grader.bank.questions import question_key
-from grader.workflows.formats import FORMATS, GRADER_PREFIX, _Writer, detect_format, output_format, read_rows
+from grader.workflows.formats import (FORMATS, GRADER_PREFIX, PROBLEM, _Writer, detect_format, input_columns,
+                                      output_format, read_rows)
 from grader.workflows.paths import refuse_path_collisions
 from grader.workflows.rows import COLUMN_OPTIONS, ColumnMap, missing_column, question_for
 from grader.workflows.batch.resume import OutputLock, _input_identity, _resume_point, batch_outputs
@@ -101,15 +102,15 @@ class BatchJob:
         self._questions: dict = {}
         self.records: list[dict] = []   # compact per-row results for reports
         self.keep_records = False
-        self._input_keys: set = set()   # every column name of the input rows so far
+        self._input_keys: dict = {}     # every column name of the input rows so far, in order
         self._names = {col: col for col in GRADER_COLUMNS}   # the output name of each grader column
 
     def _note_keys(self, row: dict):
         """Take in a row's column names: a grader column that the input has too is written as
         `grader_<name>` from this row on (`grader_grader_<name>` if that is taken as well)."""
-        if row.keys() <= self._input_keys:
+        if row.keys() <= self._input_keys.keys():
             return
-        self._input_keys |= row.keys()
+        self._input_keys.update((k, None) for k in row if k != PROBLEM)
         names = {}
         for col in GRADER_COLUMNS:
             name = col
@@ -144,17 +145,46 @@ class BatchJob:
         if resume and not to_stdout and checkpoint.exists() and part.exists():
             done = _resume_point(checkpoint, part, part_fmt, source)
             summary.resumed_from = done
-        spooled, cohort = None, None
-        if uses_cohort(self.grader.model):   # this file's answers, never a previous job's
-            if input_path == "-":
-                # The cohort needs a first pass over the input, and stdin can be read only once.
+        spooled, cohort, header = None, None, None
+        needs_pass = uses_cohort(self.grader.model) or part_fmt == "csv"
+        try:
+            if input_path == "-" and needs_pass:
+                # A first pass over the input is needed, and stdin can be read only once.
                 spooled = _spool_stdin(final)
                 input_path = str(spooled)
-            t = time.perf_counter()
-            cohort = self.gather_cohort(input_path, in_fmt)
-            summary.seconds["cohort"] += time.perf_counter() - t
+            if input_path != "-":
+                # Every input column, for a CSV header that holds each row's columns and for grader
+                # columns named alike on every row (`grader_label` on all rows if any row has `label`).
+                self._note_keys(dict.fromkeys(input_columns(input_path, in_fmt)))
+                if part_fmt == "csv":
+                    header = self._output_header()
+            if uses_cohort(self.grader.model):   # this file's answers, never a previous job's
+                t = time.perf_counter()
+                cohort = self.gather_cohort(input_path, in_fmt)
+                summary.seconds["cohort"] += time.perf_counter() - t
+            return self._write(input_path, output_path, in_fmt, out_fmt, done, summary, cohort, header,
+                               checkpoint, source)
+        finally:
+            if spooled:
+                spooled.unlink(missing_ok=True)
+
+    def _output_header(self) -> list[str]:
+        """The CSV header: every input column, then the grader's columns as named for this input."""
+        graders = [self._names[col] for col in OUTPUT_COLUMNS]
+        if self.grader.model.metadata.get("scale"):
+            graders.append(self._names["scaled_score"])
+        return list(self._input_keys) + graders
+
+    def _write(self, input_path, output_path, in_fmt, out_fmt, done, summary, cohort, header, checkpoint, source):
+        to_stdout = output_path == "-"
+        final = None if to_stdout else Path(output_path)
+        part_fmt = FORMATS[out_fmt].part
+        part = None if to_stdout else final.with_name(final.name + ".part")
         try:
-            writer = _Writer(sys.stdout, out_fmt) if to_stdout else _Writer.to_file(part, part_fmt, append=done > 0)
+            writer = (_Writer(sys.stdout, out_fmt) if to_stdout
+                      else _Writer.to_file(part, part_fmt, append=done > 0, columns=header))
+            if to_stdout:
+                writer.columns = header
         except OSError as exc:
             raise GraderError(f"{output_path}: cannot write ({exc.strerror})") from None
 
@@ -183,8 +213,6 @@ class BatchJob:
                     writer.close()
                     if nothing_graded:
                         part.unlink(missing_ok=True)
-                if spooled:
-                    spooled.unlink(missing_ok=True)
         summary.rows = seen
         if not to_stdout:
             finish = FORMATS[out_fmt].finish
@@ -259,8 +287,8 @@ class BatchJob:
         return stats
 
     def _check_columns(self, first_row: dict, source, fmt):
-        if "_parse_error" in first_row and len(first_row) == 1 and fmt == "jsonl":
-            return
+        if PROBLEM in first_row and fmt == "jsonl":
+            return      # a line that could not be read (an error row) says nothing of the others
         self.columns = c = self.columns.resolve(first_row, source)
         keys = set(first_row)
         if c.answer not in keys:
@@ -285,7 +313,7 @@ class BatchJob:
         todo, positions, out = [], [], []
         for i, (row, (q, error)) in enumerate(zip(chunk, resolved)):
             self._note_keys(row)
-            out.append((dict(row), self._names))
+            out.append(({k: v for k, v in row.items() if k != PROBLEM}, self._names))
             answer = row.get(self.columns.answer)
             answer = "" if answer is None else str(answer)
             if error:

@@ -130,7 +130,7 @@ def calibrate(grader, data: LabelledData, cv: int = 5, opts: Options | None = No
         "trained_on": {"file": Path(data.source).name, "sha256": data.sha256, "rows": len(data),
                        "questions": len(set(data.keys)), "skipped_empty_answers": data.skipped_empty},
         "label_scheme": data.scheme.to_dict(),
-        "warnings": calibration_warnings(data, result),
+        "warnings": calibration_warnings(data, result) + _inner_fold_warnings(model, data),
         "options": {"estimator": opts.estimator, "memory": opts.memory, "cohort": opts.cohort,
                     "calibration": opts.calibration, "cv": cv, "group_by": data.group_by},
         "metrics_cv": result.to_dict() if result else None,
@@ -143,6 +143,15 @@ def calibrate(grader, data: LabelledData, cv: int = 5, opts: Options | None = No
         model.metadata["scale"] = list(data.scheme.scale)
     return CalibrationRun(model, memory, result, in_sample, importance, concept_rates(data, matches),
                           per_question_table(data, shown[1]), data, shown)
+
+
+def _inner_fold_warnings(model, data: LabelledData) -> list[str]:
+    """The fallback `GradingModel.fit` took when a class was missing from a grouped inner fold."""
+    if getattr(model, "inner_folds_", "grouped") != "rows" or data.group_by == "answer":
+        return []
+    return [f"a class is missing from some {data.group_by}-grouped inner folds (its answers lie in too few "
+            f"{data.group_by}s), so the probability calibration was fitted on folds over rows: expect it "
+            f"to be over-confident on new {data.group_by}s"]
 
 
 def save_run(run: CalibrationRun, out_dir) -> Path:
