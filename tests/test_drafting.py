@@ -55,3 +55,32 @@ def test_no_modal_clause_fragment(drafter):
 @pytest.mark.parametrize("qid", SAMPLE_QUESTIONS)
 def test_bank_drafts_are_short_phrases(drafter, bank, qid):
     assert_phrases([c.name for c in drafter.draft(bank.get(qid)).concepts])
+
+
+DRAFT_SCRIPT = """
+import json
+from grader import load_bank
+from grader.bank.drafting import RubricDrafter
+from grader.core.embedding import get_embedder
+bank = load_bank()
+drafter = RubricDrafter(get_embedder(None)).fit(list(bank.questions.values()))
+questions = [q for q in bank.questions.values() if q.has_reference][::12]
+print(json.dumps({q.id: [c.name for c in drafter.draft(q).concepts] for q in questions}))
+"""
+
+
+def test_drafts_do_not_depend_on_the_hash_seed(tmp_path):
+    """The same question gets the same drafted rubric in every process (ties between equally
+    frequent phrases used to follow set order, i.e. PYTHONHASHSEED)."""
+    import os
+    import subprocess
+    import sys
+
+    drafts = []
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "GRADER_CACHE_DIR": "off", "HF_HUB_OFFLINE": "1"}
+        done = subprocess.run([sys.executable, "-c", DRAFT_SCRIPT], env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        drafts.append(done.stdout)
+    assert drafts[0] == drafts[1]

@@ -196,7 +196,7 @@ class RubricDrafter:
         where: dict[str, tuple[int, int, int]] = {}
         for k_ref, r in enumerate(refs):
             spans = _candidate_spans(r.text)
-            counts.update(set(spans))                    # presence in several references counts more
+            counts.update(spans.keys())                  # presence in several references counts more
             counts.update({c: len(v) for c, v in spans.items()})
             for c, v in spans.items():
                 where.setdefault(c, (k_ref, *v[0]))
