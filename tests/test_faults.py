@@ -1,7 +1,6 @@
 """Data loss and silently wrong results found by fault-hunting: each test failed before its fix."""
 
 import copy
-import csv
 import json
 import os
 from pathlib import Path
@@ -12,28 +11,9 @@ from grader.workflows.batch.job import BatchJob
 from grader.cli import main
 from grader.errors import DataError
 from grader.model.classifier import GradingModel
+from faults_helpers import one_line_error, read_csv, write_csv  # noqa: E402
 
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "grader" / "models" / "default" / "model.json"
-
-
-def _write_csv(path, rows):
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return path
-
-
-def _read_csv(path):
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def _one_line_error(out):
-    assert out.exit_code == 1, out.output
-    assert "Traceback" not in out.output
-    assert out.exception is None or isinstance(out.exception, SystemExit)
-    assert len(out.output.strip().splitlines()) == 1, out.output
 
 
 # --- 1. export-labels over its own database ---------------------------------------------------
@@ -55,7 +35,7 @@ def test_export_labels_refuses_to_write_over_the_database(tmp_path, runner, via_
         target = tmp_path / "link.db"
         target.symlink_to(db)
     out = runner.invoke(main, ["export-labels", "--db", str(db), "-o", str(target)])
-    _one_line_error(out)
+    one_line_error(out)
     assert "-o" in out.output and "--db" in out.output
     assert db.read_bytes() == before
 
@@ -73,9 +53,9 @@ LABELLED = [
 
 
 def test_batch_keeps_input_columns_named_like_output_columns(tmp_path, grader):
-    src = _write_csv(tmp_path / "in.csv", [dict(r) for r in LABELLED * 2])
+    src = write_csv(tmp_path / "in.csv", [dict(r) for r in LABELLED * 2])
     summary = BatchJob(grader, chunk_size=2).run(str(src), str(tmp_path / "out.csv"))
-    rows = _read_csv(tmp_path / "out.csv")
+    rows = read_csv(tmp_path / "out.csv")
     for row, given in zip(rows, LABELLED * 2):
         for key, value in given.items():
             assert row[key] == value          # the human labels, untouched
@@ -100,7 +80,7 @@ def test_batch_jsonl_renames_colliding_fields(tmp_path, grader):
 
 
 def test_resume_with_renamed_columns_equals_an_uninterrupted_run(tmp_path, grader, monkeypatch):
-    src = _write_csv(tmp_path / "in.csv", [dict(r, answer=f"{r['answer']} {i}") for i in range(4) for r in LABELLED])
+    src = write_csv(tmp_path / "in.csv", [dict(r, answer=f"{r['answer']} {i}") for i in range(4) for r in LABELLED])
     BatchJob(grader, chunk_size=3).run(str(src), str(tmp_path / "full.csv"))
 
     job = BatchJob(grader, chunk_size=3)
@@ -118,13 +98,13 @@ def test_resume_with_renamed_columns_equals_an_uninterrupted_run(tmp_path, grade
     summary = BatchJob(grader, chunk_size=3).run(str(src), str(tmp_path / "out.csv"), resume=True)
     assert summary.resumed_from == 6
     assert (tmp_path / "out.csv").read_text() == (tmp_path / "full.csv").read_text()
-    assert "grader_label" in _read_csv(tmp_path / "out.csv")[-1]
+    assert "grader_label" in read_csv(tmp_path / "out.csv")[-1]
 
 
 # --- 3. outputs that are an input or another output --------------------------------------------
 
 def _batch_input(tmp_path):
-    return _write_csv(tmp_path / "in.csv", [{"question_id": "q004-035", "answer": "drops neurons"}])
+    return write_csv(tmp_path / "in.csv", [{"question_id": "q004-035", "answer": "drops neurons"}])
 
 
 @pytest.mark.parametrize("args, names", [
@@ -143,7 +123,7 @@ def test_batch_refuses_an_output_that_is_an_input_or_another_output(tmp_path, ru
     (tmp_path / "in.csv.part").write_bytes(src.read_bytes())
     before = src.read_bytes()
     out = runner.invoke(main, ["batch", *args(tmp_path), "-q"])
-    _one_line_error(out)
+    one_line_error(out)
     assert all(n in out.output for n in names), out.output
     assert src.read_bytes() == before
     assert (tmp_path / "in.csv.part").read_bytes() == before
@@ -161,22 +141,22 @@ def test_batch_job_refuses_its_own_input_as_output(tmp_path, grader):
 
 
 def test_eval_refuses_a_report_over_its_data(tmp_path, runner):
-    data = _write_csv(tmp_path / "labelled.csv",
+    data = write_csv(tmp_path / "labelled.csv",
                       [{"question_id": "q004-035", "answer": "drops neurons", "label": "correct"}])
     before = data.read_bytes()
     out = runner.invoke(main, ["eval", str(data), "--report", str(data)])
-    _one_line_error(out)
+    one_line_error(out)
     assert "--report" in out.output and "DATA" in out.output
     assert data.read_bytes() == before
 
 
 def test_calibrate_refuses_data_inside_the_output_as_its_model(tmp_path, runner):
     (tmp_path / "m").mkdir()
-    data = _write_csv(tmp_path / "m" / "report.html",
+    data = write_csv(tmp_path / "m" / "report.html",
                       [{"question_id": "q004-035", "answer": "drops neurons", "label": "correct"}])
     before = data.read_bytes()
     out = runner.invoke(main, ["calibrate", str(data), "--input-format", "csv", "-o", str(tmp_path / "m")])
-    _one_line_error(out)
+    one_line_error(out)
     assert "same file" in out.output and "DATA" in out.output
     assert data.read_bytes() == before
 
@@ -276,5 +256,5 @@ def test_the_bundled_model_still_loads():
 def test_override_of_an_id_too_large_is_a_one_line_error(tmp_path, runner, answer_id):
     db = _quiz_db(tmp_path / "q.db")
     out = runner.invoke(main, ["override", answer_id, "correct", "--db", str(db)])
-    _one_line_error(out)
+    one_line_error(out)
     assert f"#{answer_id}" in out.output

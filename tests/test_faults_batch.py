@@ -1,7 +1,6 @@
 """Issue 18, batch items: concurrent runs on one output, resume after an in-place edit, and the
 input faults of CSV/JSONL files (each test failed before its fix)."""
 
-import csv
 import json
 import os
 import subprocess
@@ -11,30 +10,9 @@ from pathlib import Path
 import pytest
 
 from grader.cli import main
+from faults_helpers import one_line_error, read_csv, write_csv  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _write_csv(path, rows):
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return path
-
-
-def _read_csv(path):
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def _one_line_error(out, *names):
-    assert out.exit_code == 1, out.output
-    assert "Traceback" not in out.output
-    assert out.exception is None or isinstance(out.exception, SystemExit), repr(out.exception)
-    assert len(out.output.strip().splitlines()) == 1, out.output
-    for name in names:
-        assert name in out.output, out.output
 
 
 # --- item 4: two runs with the same -o -------------------------------------------------------
@@ -42,7 +20,7 @@ def _one_line_error(out, *names):
 def test_second_run_on_a_locked_output_stops_naming_the_file(tmp_path, runner):
     import fcntl
 
-    src = _write_csv(tmp_path / "in.csv", [{"question_id": "q004-035", "answer": "drops units"}])
+    src = write_csv(tmp_path / "in.csv", [{"question_id": "q004-035", "answer": "drops units"}])
     out_path = tmp_path / "out.csv"
     lock = tmp_path / "out.csv.lock"
     fd = os.open(lock, os.O_RDWR | os.O_CREAT)     # what a first, still running job holds
@@ -51,7 +29,7 @@ def test_second_run_on_a_locked_output_stops_naming_the_file(tmp_path, runner):
         out = runner.invoke(main, ["batch", str(src), "-o", str(out_path), "-q"])
     finally:
         os.close(fd)
-    _one_line_error(out, str(out_path), "another grader batch")
+    one_line_error(out, str(out_path), "another grader batch")
     assert not out_path.exists() and not (tmp_path / "out.csv.part").exists()
     out = runner.invoke(main, ["batch", str(src), "-o", str(out_path), "-q"])   # released: runs
     assert out.exit_code == 0, out.output
@@ -61,9 +39,9 @@ def test_second_run_on_a_locked_output_stops_naming_the_file(tmp_path, runner):
 @pytest.mark.slow
 def test_two_concurrent_runs_never_mix_rows(tmp_path):
     """Two real processes on one -o: one finishes with its own rows, the other stops with the lock error."""
-    a = _write_csv(tmp_path / "a.csv", [{"who": f"a{i}", "question_id": "q004-035", "answer": f"drops units {i}"}
+    a = write_csv(tmp_path / "a.csv", [{"who": f"a{i}", "question_id": "q004-035", "answer": f"drops units {i}"}
                                         for i in range(300)])
-    b = _write_csv(tmp_path / "b.csv", [{"who": f"b{i}", "question_id": "q004-035", "answer": f"drops units {i}"}
+    b = write_csv(tmp_path / "b.csv", [{"who": f"b{i}", "question_id": "q004-035", "answer": f"drops units {i}"}
                                         for i in range(300)])
     out_path = tmp_path / "out.csv"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -80,17 +58,17 @@ def test_two_concurrent_runs_never_mix_rows(tmp_path):
     first.wait(timeout=600)
     assert first.returncode == 0, first.stderr
     if second.returncode == 0:       # the first had finished before the second started
-        assert [r["who"] for r in _read_csv(out_path)] == [f"b{i}" for i in range(300)]
+        assert [r["who"] for r in read_csv(out_path)] == [f"b{i}" for i in range(300)]
     else:
         assert "another grader batch" in second.stderr and "Traceback" not in second.stderr
-        assert [r["who"] for r in _read_csv(out_path)] == [f"a{i}" for i in range(300)]
+        assert [r["who"] for r in read_csv(out_path)] == [f"a{i}" for i in range(300)]
 
 
 # --- item 9: resume after a same-size in-place edit ------------------------------------------
 
 def test_resume_refuses_an_input_edited_in_place_at_the_same_size(tmp_path, runner):
     rows = [{"question_id": "q004-035", "answer": f"answer number {i}"} for i in range(6)]
-    src = _write_csv(tmp_path / "in.csv", rows)
+    src = write_csv(tmp_path / "in.csv", rows)
     out_path = tmp_path / "out.csv"
     assert runner.invoke(main, ["batch", str(src), "-o", str(out_path), "-q"]).exit_code == 0
     # Make it look interrupted after 3 rows, then edit the input without changing its size.
@@ -104,7 +82,7 @@ def test_resume_refuses_an_input_edited_in_place_at_the_same_size(tmp_path, runn
     src.write_bytes(src.read_bytes().replace(b"answer number 1", b"answer NUMBER 1"))
     assert src.stat().st_size == size
     out = runner.invoke(main, ["batch", str(src), "-o", str(out_path), "--resume", "-q"])
-    _one_line_error(out, "checkpoint", "changed")
+    one_line_error(out, "checkpoint", "changed")
     assert not out_path.exists()
 
 
@@ -116,7 +94,7 @@ def test_unbalanced_quote_that_swallows_the_rest_stops_naming_the_line(tmp_path,
                    'q004-035,a third answer\n', encoding="utf-8")
     out_path = tmp_path / "out.csv"
     out = runner.invoke(main, ["batch", str(src), "-o", str(out_path), "-q"])
-    _one_line_error(out, "line 2", "quote")
+    one_line_error(out, "line 2", "quote")
     assert not out_path.exists()
 
 
@@ -127,4 +105,4 @@ def test_a_real_multi_line_answer_is_not_taken_for_a_broken_quote(tmp_path, runn
     out_path = tmp_path / "out.csv"
     out = runner.invoke(main, ["batch", str(src), "-o", str(out_path), "-q"])
     assert out.exit_code == 0, out.output
-    assert [r["answer"] for r in _read_csv(out_path)][1] == "another"
+    assert [r["answer"] for r in read_csv(out_path)][1] == "another"

@@ -8,19 +8,11 @@ from pathlib import Path
 import pytest
 
 from grader.cli import main
+from faults_helpers import one_line_error  # noqa: E402
 
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "grader" / "models" / "default" / "model.json"
 BANK = ("questions:\n  - id: my-1\n    question: What is a tensor?\n    topic: fundamentals\n    level: basic\n"
         "    references: ['A tensor is a multi-dimensional array of numbers.']\n")
-
-
-def _one_line_error(out, *names):
-    assert out.exit_code == 1, out.output
-    assert "Traceback" not in out.output
-    assert out.exception is None or isinstance(out.exception, SystemExit), repr(out.exception)
-    assert len(out.output.strip().splitlines()) == 1, out.output
-    for name in names:
-        assert name in out.output, out.output
 
 
 # --- item 11: questions validate reads BANK/rubrics like grade does ---------------------------
@@ -31,7 +23,7 @@ def test_validate_checks_the_banks_own_rubrics(tmp_path, runner):
     (tmp_path / "rubrics" / "my-1.yaml").write_text(
         "question_id: my-1\nconcepts:\n  - name: array\n    phrases: [array]\n    weight: lots\n", encoding="utf-8")
     out = runner.invoke(main, ["questions", "validate", "--bank", str(tmp_path)])
-    _one_line_error(out, "my-1.yaml", "weight")
+    one_line_error(out, "my-1.yaml", "weight")
     graded = runner.invoke(main, ["grade", "--bank", str(tmp_path), "-q", "my-1", "-a", "an array"])
     assert graded.exit_code == 1         # the same check grade applies
 
@@ -121,7 +113,7 @@ def test_damaged_quiz_database_is_a_one_line_error(tmp_path, runner, damage, com
         assert damage in ("card", "card_json", "no_table", "pages") or command == "quiz", out.output
         assert not (damage in ("card", "card_json") and command in ("quiz", "stats") and damage != "card"), out.output
         return
-    _one_line_error(out, str(db))
+    one_line_error(out, str(db))
     assert "damaged quiz database" in out.output or "not a quiz database" in out.output
 
 
@@ -184,7 +176,7 @@ def test_write_commands_on_a_read_only_database_say_so(tmp_path, runner):
         out = runner.invoke(main, ["override", "1", "correct", "--db", str(db)])
     finally:
         _mutable(db, folder)
-    _one_line_error(out, str(db))
+    one_line_error(out, str(db))
     assert db.read_bytes() == before
 
 
@@ -215,7 +207,7 @@ def test_model_with_wrong_types_is_a_one_line_error(tmp_path, runner, case):
     change, field = MODEL_TAMPERING[case]
     folder = _model_with(tmp_path, change)
     out = runner.invoke(main, ["grade", "-q", "q004-035", "-a", "drops units", "--model", str(folder)])
-    _one_line_error(out, "model.json", field)
+    one_line_error(out, "model.json", field)
 
 
 @pytest.mark.parametrize("text", ['{"format": ' + "[" * 100000 + "]" * 100000 + "}",
@@ -223,7 +215,7 @@ def test_model_with_wrong_types_is_a_one_line_error(tmp_path, runner, case):
 def test_model_json_nested_deep_or_with_a_huge_number(tmp_path, runner, text):
     (tmp_path / "model.json").write_text(text, encoding="utf-8")
     out = runner.invoke(main, ["grade", "-q", "q004-035", "-a", "drops units", "--model", str(tmp_path)])
-    _one_line_error(out, "model.json", "invalid JSON")
+    one_line_error(out, "model.json", "invalid JSON")
 
 
 def _huge(path):
@@ -243,7 +235,7 @@ def test_model_path_that_is_a_device_or_huge_is_refused_unread(tmp_path, runner,
     else:
         _huge(path)
     out = runner.invoke(main, ["grade", "-q", "q004-035", "-a", "drops units", "--model", str(path)])
-    _one_line_error(out, "model.json")
+    one_line_error(out, "model.json")
 
 
 @pytest.mark.parametrize("kind", ["dev_zero", "huge", "deep"])
@@ -283,6 +275,6 @@ def test_bank_and_rubric_files_hostile(tmp_path, runner, where, kind):
         target.write_text(text.replace("question: What is a tensor?", "question: What is a tensor?\n    question: X")
                           if where == "bank" else text + "question_id: other\n", encoding="utf-8")
     out = runner.invoke(main, ["questions", "validate", "--bank", str(tmp_path)])
-    _one_line_error(out, target.name)
+    one_line_error(out, target.name)
     if kind == "duplicate_key":
         assert "appears twice" in out.output and ("'question'" in out.output or "'question_id'" in out.output)

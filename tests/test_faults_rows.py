@@ -11,25 +11,7 @@ import pytest
 
 from grader.cli import main
 from grader.workflows.batch.job import BatchJob
-
-
-def _read_csv(path):
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def _write_jsonl(path, lines):
-    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    return path
-
-
-def _one_line_error(out, *names):
-    assert out.exit_code == 1, out.output
-    assert "Traceback" not in out.output
-    assert out.exception is None or isinstance(out.exception, SystemExit), repr(out.exception)
-    assert len(out.output.strip().splitlines()) == 1, out.output
-    for name in names:
-        assert name in out.output, out.output
+from faults_helpers import one_line_error, read_csv, write_jsonl  # noqa: E402
 
 
 GOOD = json.dumps({"question_id": "q004-035", "answer": "drops units at random while training", "who": "b"})
@@ -48,10 +30,10 @@ GOOD = json.dumps({"question_id": "q004-035", "answer": "drops units at random w
 ])
 @pytest.mark.parametrize("out_name", ["out.csv", "out.jsonl"])
 def test_a_row_with_a_lone_surrogate_is_an_error_row_naming_the_field(tmp_path, grader, line, field, out_name):
-    src = _write_jsonl(tmp_path / "in.jsonl", [line, GOOD])
+    src = write_jsonl(tmp_path / "in.jsonl", [line, GOOD])
     summary = BatchJob(grader).run(str(src), str(tmp_path / out_name))
     out = tmp_path / out_name
-    rows = _read_csv(out) if out_name.endswith(".csv") else [json.loads(x) for x in out.read_text().splitlines()]
+    rows = read_csv(out) if out_name.endswith(".csv") else [json.loads(x) for x in out.read_text().splitlines()]
     assert [r["who"] for r in rows][1] == "b" and rows[1]["status"] == "ok"
     assert rows[0]["status"] == "error" and "line 1" in rows[0]["message"] and field in rows[0]["message"]
     assert "surrogate" in rows[0]["message"]
@@ -62,7 +44,7 @@ def test_a_row_with_a_lone_surrogate_is_an_error_row_naming_the_field(tmp_path, 
 def test_resume_past_a_row_with_a_lone_surrogate(tmp_path, grader, monkeypatch):
     lines = [GOOD.replace('"b"', f'"b{i}"') for i in range(6)]
     lines[4] = '{"question_id": "q004-035", "answer": "drops \\ud800 units", "who": "bad"}'
-    src = _write_jsonl(tmp_path / "in.jsonl", lines)
+    src = write_jsonl(tmp_path / "in.jsonl", lines)
     BatchJob(grader, chunk_size=2).run(str(src), str(tmp_path / "full.csv"))
     job = BatchJob(grader, chunk_size=2)
     real, calls = job._grade_chunk, {"n": 0}
@@ -90,7 +72,7 @@ def test_the_embedder_takes_text_with_a_lone_surrogate(grader):
 
 def test_grade_with_stdin_that_is_not_utf8_is_a_one_line_error(runner):
     out = runner.invoke(main, ["grade", "-q", "q004-035", "-a", "-"], input=b"drops \xff units")
-    _one_line_error(out, "stdin", "UTF-8")
+    one_line_error(out, "stdin", "UTF-8")
 
 
 @pytest.mark.parametrize("args, name", [
@@ -100,7 +82,7 @@ def test_grade_with_stdin_that_is_not_utf8_is_a_one_line_error(runner):
 ])
 def test_grade_with_an_argument_that_is_not_utf8_is_a_one_line_error(runner, args, name):
     out = runner.invoke(main, ["grade", *args])
-    _one_line_error(out, name, "byte 0xff")
+    one_line_error(out, name, "byte 0xff")
 
 
 def test_quiz_keeps_an_answer_with_bytes_that_are_not_utf8(tmp_path, runner):
@@ -121,7 +103,7 @@ def test_ragged_csv_row_is_an_error_row_naming_the_line_and_keeps_its_fields(tmp
     src.write_text("question_id,answer,who\nq004-035,drops units,a\nq004-035,drops units,b,x1,x2\n"
                    "q004-035,drops units,c\n", encoding="utf-8")
     BatchJob(grader).run(str(src), str(tmp_path / "out.csv"))
-    rows = _read_csv(tmp_path / "out.csv")
+    rows = read_csv(tmp_path / "out.csv")
     assert [r["who"] for r in rows] == ["a", "b", "c"]
     assert [r["status"] for r in rows] == ["ok", "error", "ok"]
     assert "line 3" in rows[1]["message"] and "5 fields" in rows[1]["message"]
@@ -129,11 +111,11 @@ def test_ragged_csv_row_is_an_error_row_naming_the_line_and_keeps_its_fields(tmp
 
 
 def test_jsonl_keys_that_only_later_rows_have_are_kept(tmp_path, grader):
-    src = _write_jsonl(tmp_path / "in.jsonl", [
+    src = write_jsonl(tmp_path / "in.jsonl", [
         json.dumps({"question_id": "q004-035", "answer": "drops units"}),
         json.dumps({"question_id": "q004-035", "answer": "drops units", "late": "L", "label": "human"})])
     BatchJob(grader, chunk_size=1).run(str(src), str(tmp_path / "out.csv"))
-    rows = _read_csv(tmp_path / "out.csv")
+    rows = read_csv(tmp_path / "out.csv")
     assert rows[1]["late"] == "L" and rows[1]["label"] == "human"
     assert rows[0]["late"] == "" and rows[0]["label"] == ""
     # The grader's label is renamed on every row, not only from the row that has `label` on.
@@ -141,10 +123,10 @@ def test_jsonl_keys_that_only_later_rows_have_are_kept(tmp_path, grader):
 
 
 def test_broken_first_jsonl_line_does_not_decide_the_header(tmp_path, grader):
-    src = _write_jsonl(tmp_path / "in.jsonl", [
+    src = write_jsonl(tmp_path / "in.jsonl", [
         "{not json", json.dumps({"question_id": "q004-035", "answer": "drops units", "who": "b"})])
     BatchJob(grader).run(str(src), str(tmp_path / "out.csv"))
-    rows = _read_csv(tmp_path / "out.csv")
+    rows = read_csv(tmp_path / "out.csv")
     assert list(rows[0])[:3] == ["question_id", "answer", "who"] and "_parse_error" not in rows[0]
     assert rows[0]["status"] == "error" and "line 1" in rows[0]["message"]
     assert (rows[1]["question_id"], rows[1]["answer"], rows[1]["who"], rows[1]["status"]) == \
@@ -154,7 +136,7 @@ def test_broken_first_jsonl_line_does_not_decide_the_header(tmp_path, grader):
 def test_resume_keeps_the_header_of_every_column(tmp_path, grader, monkeypatch):
     lines = [json.dumps({"question_id": "q004-035", "answer": "drops units", **({"late": i} if i > 3 else {})})
              for i in range(6)]
-    src = _write_jsonl(tmp_path / "in.jsonl", lines)
+    src = write_jsonl(tmp_path / "in.jsonl", lines)
     BatchJob(grader, chunk_size=2).run(str(src), str(tmp_path / "full.csv"))
     job = BatchJob(grader, chunk_size=2)
     real, calls = job._grade_chunk, {"n": 0}
@@ -170,7 +152,7 @@ def test_resume_keeps_the_header_of_every_column(tmp_path, grader, monkeypatch):
         job.run(str(src), str(tmp_path / "out.csv"))
     BatchJob(grader, chunk_size=2).run(str(src), str(tmp_path / "out.csv"), resume=True)
     assert (tmp_path / "out.csv").read_text() == (tmp_path / "full.csv").read_text()
-    assert [r["late"] for r in _read_csv(tmp_path / "out.csv")] == ["", "", "", "", "4", "5"]
+    assert [r["late"] for r in read_csv(tmp_path / "out.csv")] == ["", "", "", "", "4", "5"]
 
 
 def test_stdin_jsonl_to_csv_keeps_late_keys_and_leaves_no_spool(tmp_path, runner, monkeypatch):

@@ -1,0 +1,32 @@
+"""What the fault tests share: writing and reading small input files, and the check that a job
+stopped with one line of error and no traceback."""
+
+import csv
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def write_jsonl(path, lines):
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def one_line_error(out, *names):
+    """A CliRunner result that stopped with exit code 1 and one line naming each of `names`."""
+    assert out.exit_code == 1, out.output
+    assert "Traceback" not in out.output
+    assert out.exception is None or isinstance(out.exception, SystemExit), repr(out.exception)
+    assert len(out.output.strip().splitlines()) == 1, out.output
+    for name in names:
+        assert name in out.output, out.output
