@@ -106,3 +106,56 @@ def test_a_real_multi_line_answer_is_not_taken_for_a_broken_quote(tmp_path, runn
     out = runner.invoke(main, ["batch", str(src), "-o", str(out_path), "-q"])
     assert out.exit_code == 0, out.output
     assert [r["answer"] for r in read_csv(out_path)][1] == "another"
+
+
+# --- binary files given as rows, outputs that cannot be written -----------------------------------
+
+@pytest.mark.parametrize("name, head, says", [
+    ("answers.csv", b"PAR1\x15\x04\x15", "is a Parquet file"),
+    ("answers.jsonl", b"PAR1\x15\x04\x15", "is a Parquet file"),
+    ("answers.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64, "is an Excel workbook"),
+])
+def test_binary_input_says_what_it_is(tmp_path, runner, name, head, says):
+    src = tmp_path / name
+    src.write_bytes(head + b"\xff\xfe" * 32)
+    out = runner.invoke(main, ["batch", str(src), "-o", str(tmp_path / "out.csv"), "-q"])
+    one_line_error(out, str(src), says)
+    assert "UTF-8" not in out.output.replace("CSV UTF-8", "")
+
+
+def test_xlsx_input_says_it_is_an_excel_workbook_and_how_to_export(tmp_path, runner):
+    import zipfile
+
+    src = tmp_path / "answers.xlsx"
+    with zipfile.ZipFile(src, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    out = runner.invoke(main, ["batch", str(src), "--input-format", "csv", "-o", str(tmp_path / "out.csv"), "-q"])
+    one_line_error(out, str(src), "Excel workbook", "Save As")
+
+
+def _count_grading(monkeypatch):
+    from grader.workflows.batch.job import BatchJob
+
+    calls = []
+    real = BatchJob._run
+    monkeypatch.setattr(BatchJob, "_run", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    return calls
+
+
+@pytest.mark.parametrize("where", ["output dir", "report dir", "report folder missing"])
+def test_unwritable_output_stops_before_grading(tmp_path, runner, monkeypatch, where):
+    src = write_csv(tmp_path / "in.csv", [{"question_id": "q004-035", "answer": "drops units"}])
+    (tmp_path / "d").mkdir()
+    output, report = str(tmp_path / "out.csv"), str(tmp_path / "r.html")
+    if where == "output dir":
+        output = str(tmp_path / "d")
+        bad = output
+    elif where == "report dir":
+        report = bad = str(tmp_path / "d")
+    else:
+        report = bad = str(tmp_path / "missing" / "r.html")
+    calls = _count_grading(monkeypatch)
+    out = runner.invoke(main, ["batch", str(src), "-o", output, "--report", report, "-q"])
+    one_line_error(out, bad)
+    assert calls == [] and not (tmp_path / "out.csv").exists()

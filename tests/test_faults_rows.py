@@ -203,3 +203,17 @@ def test_the_inner_fold_fallback_is_a_calibration_warning():
     data = SimpleNamespace(group_by="question")
     assert "folds over rows" in _inner_fold_warnings(SimpleNamespace(inner_folds_="rows"), data)[0]
     assert _inner_fold_warnings(SimpleNamespace(inner_folds_="grouped"), data) == []
+
+
+# --- formula cells in exported label files ------------------------------------------------------
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20"])
+def test_export_labels_neutralises_formula_cells_full_width_too(tmp_path, runner, start):
+    db = tmp_path / "q.db"
+    answer = start + "HYPERLINK(\"http://x\")"
+    out = runner.invoke(main, ["quiz", "--db", str(db), "--ids", "q004-035"], input=answer + "\n")
+    assert out.exit_code == 0, out.output
+    labels = tmp_path / "labels.csv"
+    out = runner.invoke(main, ["export-labels", "--db", str(db), "-o", str(labels)])
+    assert out.exit_code == 0, out.output
+    assert read_csv(labels)[0]["answer"] == "'" + answer

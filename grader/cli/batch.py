@@ -53,7 +53,7 @@ def batch(input_path, output_path, input_format, output_format, answer_column, q
     from grader.workflows.batch.job import BatchJob
     from grader.workflows.rows import ColumnMap
     from grader.workflows.batch.resume import batch_outputs
-    from grader.workflows.paths import refuse_path_collisions
+    from grader.workflows.paths import refuse_path_collisions, refuse_unwritable_outputs
     from grader.grading import Grader
 
     if resume and output_path == "-":
@@ -64,6 +64,8 @@ def batch(input_path, output_path, input_format, output_format, answer_column, q
     # Before any work: an output that is the input, the model or another output would be overwritten.
     refuse_path_collisions({"INPUT": input_path, "--model": model_file},
                            {**batch_outputs(output_path), "--report": report_path})
+    # Before any grading: an output that cannot be written would fail only at the end.
+    refuse_unwritable_outputs({"-o": output_path, "--report": report_path})
     if input_path == "-" and sys.stdin.isatty():
         raise GraderError("reading answers from stdin, but stdin is a terminal; pipe a file or give a path")
     grader = Grader.from_paths(bank_dir, rubrics_dir, model_path)

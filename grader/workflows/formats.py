@@ -31,7 +31,8 @@ PROBLEM = "_parse_error"
 # The fields of a CSV row beyond its header, kept (comma-joined) in this column.
 EXTRA_FIELDS = "_extra_fields"
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# With the full-width forms, which spreadsheets (Excel with East Asian input) also run as formulas.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
@@ -45,7 +46,32 @@ def neutralise_formula(value):
     return value
 
 
-def _open_text(path: str):
+def _not_text(path: str, head: bytes, fmt: str | None) -> str | None:
+    """What a binary file given as rows is, and how to proceed; None when it is none of these."""
+    what = (fmt or "csv").upper() if fmt in (None, "csv", "jsonl") else "CSV or JSONL"
+    if head.startswith(b"PAR1"):
+        named = "" if fmt == "parquet" else f", not {what}"
+        return (f"{path} is a Parquet file{named}: Parquet input is not supported; export it as CSV or "
+                "JSONL (e.g. pandas.read_parquet(path).to_csv(...))")
+    if head.startswith(b"PK\x03\x04"):
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as z:
+                excel = any(n.startswith("xl/") for n in z.namelist())
+        except (zipfile.BadZipFile, OSError, ValueError):
+            excel = False
+        if not excel:
+            return f"{path} is a zip archive, not {what}: unpack it and give the {what} file inside"
+        return (f"{path} is an Excel workbook, not {what}: save it as CSV (File > Save As > CSV UTF-8) "
+                "or export it")
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        return (f"{path} is an Excel workbook (old .xls format), not {what}: save it as CSV "
+                "(File > Save As > CSV UTF-8) or export it")
+    return None
+
+
+def _open_text(path: str, fmt: str | None = None):
     """A text stream over the input; the file is checked to be UTF-8 first (streaming, so a
     large file is never held in memory) so a bad encoding stops the job before any output."""
     if path == "-":
@@ -60,6 +86,8 @@ def _open_text(path: str):
         offset = 0
         with open(p, "rb") as f:
             while chunk := f.read(1 << 20):
+                if offset == 0 and (binary := _not_text(path, chunk[:8], fmt)) is not None:
+                    raise GraderError(binary)
                 try:
                     decoder.decode(chunk)
                 except UnicodeDecodeError as exc:
@@ -353,7 +381,7 @@ def output_format(output_path: str, out_fmt: str | None, in_fmt: str) -> str:
 def read_rows(path: str, fmt: str | None = None, chunk_size: int = 512) -> Iterator[list[dict]]:
     """Yield lists of row dicts (all values str, or list for JSONL reference_answers)."""
     fmt = fmt or detect_format(path)
-    stream, source = _open_text(path)
+    stream, source = _open_text(path, fmt)
     try:
         spec = FORMATS.get(fmt)
         if spec is None or spec.read is None:

@@ -29,3 +29,20 @@ def refuse_path_collisions(inputs: dict, outputs: dict) -> None:
             if _same_path(path, other_path):
                 raise GraderError(f"{what} {path} is the same file as {other} {other_path}; "
                                   "give a different path")
+
+
+def refuse_unwritable_outputs(outputs: dict) -> None:
+    """A one-line error when an output path cannot be written: it is a directory, or its folder
+    does not exist. `outputs` maps a description (`-o`, `--report`) to a path; None and `-` are
+    left out. Call it before any work, so a job does not fail only after grading everything."""
+    for what, path in outputs.items():
+        if path in (None, "-", ""):
+            continue
+        if os.path.isdir(path):
+            raise GraderError(f"{what} {path}: is a directory; give a file name")
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise GraderError(f"{what} {path}: cannot write (No such file or directory); "
+                              f"create the folder {folder} or give another path")
+        if not os.access(folder, os.W_OK):
+            raise GraderError(f"{what} {path}: cannot write (folder {folder} is not writable); give another path")

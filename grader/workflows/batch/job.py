@@ -23,7 +23,7 @@ from grader.signals.cohort import CohortStats, uses_cohort
 from grader.bank.questions import question_key
 from grader.workflows.formats import (FORMATS, GRADER_PREFIX, PROBLEM, _Writer, detect_format, input_columns,
                                       output_format, read_rows)
-from grader.workflows.paths import refuse_path_collisions
+from grader.workflows.paths import refuse_path_collisions, refuse_unwritable_outputs
 from grader.workflows.rows import COLUMN_OPTIONS, ColumnMap, missing_column, question_for
 from grader.workflows.batch.resume import OutputLock, _input_identity, _resume_point, batch_outputs
 
@@ -129,6 +129,7 @@ class BatchJob:
         out_fmt = output_format(output_path, out_fmt, in_fmt)
         # Before anything is written: `batch IN -o IN` would truncate its own input.
         refuse_path_collisions({"INPUT": input_path}, batch_outputs(output_path))
+        refuse_unwritable_outputs({"-o": output_path})
         if output_path == "-":
             return self._run(input_path, output_path, in_fmt, out_fmt, resume, summary)
         with OutputLock(output_path):     # one job at a time writes OUT.part

@@ -23,6 +23,7 @@ from fsrs import Card, Rating, Scheduler
 
 from grader.bank.questions import Bank, Question
 from grader.errors import GraderError
+from grader.workflows.formats import neutralise_formula
 from grader.workflows.quiz.store import LABELS, AnswerRow, QuizStore, iso, parse_iso, utcnow
 
 EASY_CONFIDENCE = 0.85   # a correct answer the grader is this sure of, with this score, rates Easy
@@ -366,7 +367,8 @@ def export_labels(store: QuizStore, bank: Bank, output: str, only_overrides: boo
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(kept)
+    # A spreadsheet would run an answer starting with = + - @ (or their full-width forms) as a formula.
+    writer.writerows({k: neutralise_formula(v) for k, v in row.items()} for row in kept)
     text = buf.getvalue()
     report = {"rows": len(kept), "overrides": sum(1 for _ in store.answers(kind="graded", only_overrides=True)),
               "dropped": dict(dropped), "output": output}
