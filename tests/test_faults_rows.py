@@ -11,7 +11,7 @@ import pytest
 
 from grader.cli import main
 from grader.workflows.batch.job import BatchJob
-from faults_helpers import one_line_error, read_csv, write_jsonl  # noqa: E402
+from faults_helpers import one_line_error, read_csv, write_csv, write_jsonl  # noqa: E402
 
 
 GOOD = json.dumps({"question_id": "q004-035", "answer": "drops units at random while training", "who": "b"})
@@ -217,3 +217,16 @@ def test_export_labels_neutralises_formula_cells_full_width_too(tmp_path, runner
     out = runner.invoke(main, ["export-labels", "--db", str(db), "-o", str(labels)])
     assert out.exit_code == 0, out.output
     assert read_csv(labels)[0]["answer"] == "'" + answer
+
+
+def test_exported_formula_cells_read_back_without_the_quote(tmp_path, grader):
+    """The quote export-labels and batch add for spreadsheets is taken off again when the file is
+    read as labelled data, so calibrate never trains on it; a quote the user wrote stays."""
+    from grader.workflows.calibration.labels import load_labelled
+
+    path = tmp_path / "labels.csv"
+    write_csv(path, [{"question_id": "q004-035", "answer": "'-drops units at random while training", "label": "partial"},
+                     {"question_id": "q004-035", "answer": "'quoted: drops units", "label": "partial"},
+                     {"question_id": "q004-035", "answer": "'-1", "label": "incorrect"}])
+    data = load_labelled(grader, str(path))
+    assert data.answers == ["-drops units at random while training", "'quoted: drops units", "'-1"]

@@ -46,6 +46,14 @@ def neutralise_formula(value):
     return value
 
 
+def restore_formula(value: str) -> str:
+    """Undo `neutralise_formula` on text read back from a file the grader wrote (a labelled file
+    from `export-labels` or `batch`), so the quote it added never reaches a model."""
+    if value.startswith("'") and value[1:].startswith(_FORMULA_START) and not _NUMBER.match(value[1:].strip()):
+        return value[1:]
+    return value
+
+
 def _not_text(path: str, head: bytes, fmt: str | None) -> str | None:
     """What a binary file given as rows is, and how to proceed; None when it is none of these."""
     what = (fmt or "csv").upper() if fmt in (None, "csv", "jsonl") else "CSV or JSONL"

@@ -14,7 +14,7 @@ import numpy as np
 from grader.bank.questions import Bank, question_key
 from grader.errors import GraderError
 from grader.settings import MAX_ANSWER_CHARS
-from grader.workflows.formats import read_rows
+from grader.workflows.formats import read_rows, restore_formula
 from grader.workflows.rows import ColumnMap, find_column, missing_column, question_for
 
 DEFAULT_LABEL_SETS = (("incorrect", "partial", "correct"), ("incorrect", "correct"))
@@ -214,7 +214,7 @@ def load_labelled(grader, path: str, columns=None, *, labels: tuple[str, ...] | 
         if error:
             raise GraderError(f"{where}: {error}")
         answer = row.get(columns.answer)
-        answer = "" if answer is None else str(answer)
+        answer = "" if answer is None else restore_formula(str(answer))
         if not answer.strip():
             skipped += 1   # an empty answer is graded as the worst label by rule, never by the model
             continue
