@@ -30,3 +30,18 @@ def one_line_error(out, *names):
     assert len(out.output.strip().splitlines()) == 1, out.output
     for name in names:
         assert name in out.output, out.output
+
+
+def interrupt_at_chunk(job, monkeypatch, n):
+    """Make `job` (a BatchJob) stop with Ctrl-C as it starts grading its `n`-th chunk, as a user
+    interrupting a run would; the chunks before it are finished and checkpointed."""
+    real, calls = job._grade_chunk, {"n": 0}
+
+    def dying(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(job, "_grade_chunk", dying)
+    return job

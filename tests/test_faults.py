@@ -11,7 +11,7 @@ from grader.workflows.batch.job import BatchJob
 from grader.cli import main
 from grader.errors import DataError
 from grader.model.classifier import GradingModel
-from faults_helpers import one_line_error, read_csv, write_csv  # noqa: E402
+from faults_helpers import interrupt_at_chunk, one_line_error, read_csv, write_csv  # noqa: E402
 
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "grader" / "models" / "default" / "model.json"
 
@@ -83,16 +83,7 @@ def test_resume_with_renamed_columns_equals_an_uninterrupted_run(tmp_path, grade
     src = write_csv(tmp_path / "in.csv", [dict(r, answer=f"{r['answer']} {i}") for i in range(4) for r in LABELLED])
     BatchJob(grader, chunk_size=3).run(str(src), str(tmp_path / "full.csv"))
 
-    job = BatchJob(grader, chunk_size=3)
-    real, calls = job._grade_chunk, {"n": 0}
-
-    def dying(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(job, "_grade_chunk", dying)
+    job = interrupt_at_chunk(BatchJob(grader, chunk_size=3), monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         job.run(str(src), str(tmp_path / "out.csv"))
     summary = BatchJob(grader, chunk_size=3).run(str(src), str(tmp_path / "out.csv"), resume=True)

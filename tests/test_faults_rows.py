@@ -11,7 +11,7 @@ import pytest
 
 from grader.cli import main
 from grader.workflows.batch.job import BatchJob
-from faults_helpers import one_line_error, read_csv, write_csv, write_jsonl  # noqa: E402
+from faults_helpers import interrupt_at_chunk, one_line_error, read_csv, write_csv, write_jsonl  # noqa: E402
 
 
 GOOD = json.dumps({"question_id": "q004-035", "answer": "drops units at random while training", "who": "b"})
@@ -46,16 +46,7 @@ def test_resume_past_a_row_with_a_lone_surrogate(tmp_path, grader, monkeypatch):
     lines[4] = '{"question_id": "q004-035", "answer": "drops \\ud800 units", "who": "bad"}'
     src = write_jsonl(tmp_path / "in.jsonl", lines)
     BatchJob(grader, chunk_size=2).run(str(src), str(tmp_path / "full.csv"))
-    job = BatchJob(grader, chunk_size=2)
-    real, calls = job._grade_chunk, {"n": 0}
-
-    def dying(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(job, "_grade_chunk", dying)
+    job = interrupt_at_chunk(BatchJob(grader, chunk_size=2), monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         job.run(str(src), str(tmp_path / "out.csv"))
     summary = BatchJob(grader, chunk_size=2).run(str(src), str(tmp_path / "out.csv"), resume=True)
@@ -138,16 +129,7 @@ def test_resume_keeps_the_header_of_every_column(tmp_path, grader, monkeypatch):
              for i in range(6)]
     src = write_jsonl(tmp_path / "in.jsonl", lines)
     BatchJob(grader, chunk_size=2).run(str(src), str(tmp_path / "full.csv"))
-    job = BatchJob(grader, chunk_size=2)
-    real, calls = job._grade_chunk, {"n": 0}
-
-    def dying(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(job, "_grade_chunk", dying)
+    job = interrupt_at_chunk(BatchJob(grader, chunk_size=2), monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         job.run(str(src), str(tmp_path / "out.csv"))
     BatchJob(grader, chunk_size=2).run(str(src), str(tmp_path / "out.csv"), resume=True)
