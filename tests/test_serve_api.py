@@ -93,6 +93,27 @@ def test_own_question_with_references_and_with_a_rubric(client):
     assert named == {"multi-dimensional", "numbers"}
 
 
+def test_rubrics_sent_with_requests_are_kept_up_to_a_limit(app, client, monkeypatch):
+    """A long-running server keeps at most MAX_REQUEST_RUBRICS of them (the oldest go first); a
+    question whose rubric was dropped is graded with it again when it comes back."""
+    import grader.workflows.serve.api as api
+
+    monkeypatch.setattr(api, "MAX_REQUEST_RUBRICS", 2)
+    rubrics = app.state.serve.grader.rubrics
+    ids = []
+    for word in ("first", "second", "third"):
+        body = {"question": f"What is the {word} tensor?", "reference_answers": ["A multi-dimensional array."],
+                "rubric": {"concepts": [{"name": f"{word} array", "phrases": ["array"]}]}, "answer": "an array"}
+        r = client.post("/v1/grade", json=body)
+        assert r.status_code == 200, r.text
+        ids.append(r.json()["question_id"])
+    assert ids[0] not in rubrics and ids[1] in rubrics and ids[2] in rubrics
+    body["question"], body["rubric"]["concepts"][0]["name"] = "What is the first tensor?", "first array"
+    r = client.post("/v1/grade", json=body)
+    assert r.status_code == 200 and "first array" in r.json()["matched_concepts"] + r.json()["missed_concepts"]
+    assert ids[0] in rubrics and ids[1] not in rubrics
+
+
 def test_empty_answer_is_graded_like_the_cli(client):
     r = client.post("/v1/grade", json={"question_id": "q004-035", "answer": "  "})
     assert r.status_code == 200 and r.json()["label"] == "incorrect"

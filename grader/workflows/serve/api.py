@@ -22,7 +22,7 @@ from grader.errors import GraderError
 
 from .errors import ApiError
 from .settings import (MAX_ANSWER, MAX_BATCH_ITEMS, MAX_CONCEPTS, MAX_QUESTION_CHARS, MAX_REFERENCE_CHARS,
-                       MAX_REFERENCES, REVIEW_CONFIDENCE)
+                       MAX_REFERENCES, MAX_REQUEST_RUBRICS, REVIEW_CONFIDENCE)
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer KEY (when the server has a key)")
 _header_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: KEY (the same key)")
@@ -129,8 +129,9 @@ ERRORS = {401: {"model": ErrorOut, "description": "missing or wrong API key"},
 
 # --- grading ---------------------------------------------------------------------------------
 
-def _question(grader, req: GradeRequest):
-    """The Question to grade against; ApiError 404/422 when there is none."""
+def _question(state, req: GradeRequest):
+    """The Question to grade against; ApiError 404/422 when there is none. Call under state.lock."""
+    grader = state.grader
     if req.question_id is not None:
         bank = grader.bank
         found = bank.resolve(req.question_id) if bank is not None else None
@@ -150,6 +151,11 @@ def _question(grader, req: GradeRequest):
     q = user_question(req.question, refs, qid=f"user-{digest[:10]}")
     # Keyed by content: the same question, references and rubric always name the same entry.
     grader.rubrics.setdefault(q.id, parse_rubric({"question_id": q.id, **rubric_data}, "request rubric"))
+    kept = state.request_rubrics
+    kept[q.id] = None
+    kept.move_to_end(q.id)
+    while len(kept) > MAX_REQUEST_RUBRICS:
+        grader.rubrics.pop(kept.popitem(last=False)[0], None)
     return q
 
 
@@ -177,7 +183,7 @@ def grade(req: GradeRequest, request: Request):
     """Grade one answer: score, label, confidence, the concepts covered / missed / contradicted."""
     state = request.app.state.serve
     with state.lock:
-        q = _question(state.grader, req)
+        q = _question(state, req)
         result = state.grader.grade(q, req.answer)
     return _out(state, result, req)
 
@@ -197,7 +203,7 @@ def grade_batch(body: BatchRequest, request: Request):
         for i, item in enumerate(body.items):
             try:
                 req = GradeRequest.model_validate(item)
-                todo.append((i, req, _question(state.grader, req)))
+                todo.append((i, req, _question(state, req)))
             except ValidationError as exc:
                 messages = [_item_problem(e) for e in exc.errors()]
                 results[i] = _item_error(i, 422, "invalid item: " + "; ".join(messages[:5]))

@@ -42,6 +42,9 @@ class ServeState:
     db_path: Path | None = None
     api_key: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Ids of the rubrics requests sent with their own questions, oldest first: at most
+    # MAX_REQUEST_RUBRICS stay in the grader, so a long-running server does not grow without bound.
+    request_rubrics: OrderedDict = field(default_factory=OrderedDict)
     # Hidden in every page form and checked on POST, so another site cannot post answers or
     # overrides into the learner's history through their browser.
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))

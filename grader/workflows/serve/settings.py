@@ -17,6 +17,7 @@ MAX_QUESTION_CHARS = 2000            # characters of an own question's text; mor
 MAX_REFERENCES = 10                  # reference answers of an own question; more: 422
 MAX_REFERENCE_CHARS = MAX_ANSWER_CHARS   # characters of one reference answer; more: 422
 MAX_CONCEPTS = 20                    # concepts of a rubric sent with an own question; more: 422
+MAX_REQUEST_RUBRICS = 1000           # rubrics sent with own questions kept in memory (the oldest go first)
 
 # A grade whose confidence (the model's probability of its label) is under this comes with
 # needs_review: true, for a platform to route it to a person (with three labels the confidence is
