@@ -8,6 +8,7 @@ import pytest
 from grader.workflows.batch.job import BatchJob
 from grader.workflows.formats import neutralise_formula
 from grader.cli import main
+from faults_helpers import read_csv  # noqa: E402
 
 ROWS = [
     {"student": "s1", "question_id": "q004-035", "answer": "It randomly drops neurons during training to curb overfitting."},
@@ -31,11 +32,6 @@ def write_csv(path, rows):
         for r in rows:
             w.writerow(r)
     return path
-
-
-def read_csv(path):
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
 
 
 def test_rows_kept_in_order_with_errors_explained(tmp_path, runner):

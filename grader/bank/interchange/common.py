@@ -94,9 +94,11 @@ def auto_id(question: str, taken: set[str]) -> str:
     return qid
 
 
-def build(records: list[tuple[str, dict, object]], path) -> Imported:
+def build(records: list[tuple[str, dict, object]], path, skipped: dict | None = None,
+          notes: list[str] = ()) -> Imported:
     """Validate raw records (where, question mapping as in the YAML bank, rubric mapping or None)
-    into questions and rubrics; a problem is a DataError naming `where` (a line or an element)."""
+    into questions and rubrics; a problem is a DataError naming `where` (a line or an element).
+    `skipped`: how many entries of each kind the format's reader passed over; `notes`: its remarks."""
     questions, rubrics, seen = [], {}, {}
     for where, raw, rubric_raw in records:
         try:
@@ -119,7 +121,14 @@ def build(records: list[tuple[str, dict, object]], path) -> Imported:
                 raise DataError(path, f"{where}: rubric.{exc.key}", exc.problem) from None
     if not questions:
         raise DataError(path, "", "no questions found")
-    return Imported(questions, rubrics)
+    imported = Imported(questions, rubrics)
+    skipped = skipped or {}
+    imported.skipped = sum(skipped.values())
+    if skipped:
+        imported.notes.append("skipped question types (no free-text answer): "
+                              + ", ".join(f"{k or '?'} {v}" for k, v in sorted(skipped.items())))
+    imported.notes.extend(notes)
+    return imported
 
 
 def check_references(raw_refs, path, where) -> list:

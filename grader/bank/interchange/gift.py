@@ -181,13 +181,7 @@ def import_file(path):
                "level": block.get("level", DEFAULT_LEVEL), "reconstructed": block.get("reconstructed", False),
                "references": refs}
         records.append((where + (f" ({qid})" if qid else ""), raw, block.get("rubric")))
-    imported = build(records, path)
-    imported.skipped = sum(skipped.values())
-    if skipped:
-        imported.notes.append("skipped (no free-text answer): "
-                              + ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())))
-    imported.notes.extend(notes)
-    return imported
+    return build(records, path, skipped, notes)
 
 
 def _strip_unescaped_feedback(piece: str) -> str:

@@ -156,10 +156,4 @@ def import_file(path):
         raw = {"id": qid, "question": question, "topic": topic_of(category, notes, where), "level": level,
                "reconstructed": block.get("reconstructed", False), "references": refs}
         records.append((where, raw, block.get("rubric")))
-    imported = build(records, path)
-    imported.skipped = sum(skipped.values())
-    if skipped:
-        imported.notes.append("skipped question types (no free-text answer): "
-                              + ", ".join(f"{k or '?'} {v}" for k, v in sorted(skipped.items())))
-    imported.notes.extend(notes)
-    return imported
+    return build(records, path, skipped, notes)
