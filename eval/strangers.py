@@ -142,7 +142,17 @@ def grade_product(rows, own_reference: bool) -> tuple[np.ndarray, np.ndarray]:
     results = grader.grade_many(items)
     pred = np.array([LABELS3.index(x.label) for x in results])
     p_correct = np.array([x.probabilities.get("correct", 0.0) for x in results])
-    return pred, p_correct
+    return pred, p_correct, np.array([x.confidence for x in results])
+
+
+def review_flag(rows, pred, confidence, threshold=0.6) -> dict:
+    """How well "confidence under `threshold`" (the API's needs_review) picks out wrong labels."""
+    right = np.array([LABELS3.index(r.label3) for r in rows]) == pred
+    flagged = confidence < threshold
+    return {"threshold": threshold, "mean_confidence": float(confidence.mean()), "accuracy": float(right.mean()),
+            "flagged_share": float(flagged.mean()), "accuracy_unflagged": float(right[~flagged].mean()),
+            "accuracy_flagged": float(right[flagged].mean()) if flagged.any() else None,
+            "wrong_flagged": int((flagged & ~right).sum()), "wrong": int((~right).sum())}
 
 
 def signals_of(rows) -> np.ndarray:
@@ -184,6 +194,34 @@ def variants(rows, X_test, only=()) -> dict:
         for half in ("a", "b"):
             m = halves == half
             out[name][f"half_{half}"] = measure([r for r, k in zip(rows, m) if k], pred[m], proba[m, 2])
+        print(name, _short(out[name]), flush=True)
+    return out
+
+
+TRAINING_MIXES = {
+    "real corpora and their gaming rows only": lambda r: r.source != "indomain",
+    "in-domain rows only": lambda r: r.source == "indomain",
+    "everything but the self-made gaming rows": lambda r: r.author != "corpora.py",
+}
+
+
+def training_mixes(rows, X_test) -> dict:
+    """The bundled recipe (e5 on every answer) trained on subsets of the corpora rows."""
+    from corpora import load_all
+    from loso import balanced, full_matrix, strata
+    from recipe import build_model, grade_like_grader
+    from signals import load_signals
+
+    train_rows = load_all()
+    X = full_matrix(load_signals(train_rows))
+    y = np.array([r.label3 for r in train_rows])
+    groups = np.array([r.group for r in train_rows])
+    out = {}
+    for name, keep in TRAINING_MIXES.items():
+        idx = balanced(np.array([i for i, r in enumerate(train_rows) if keep(r)]), strata(train_rows), 2500,
+                       np.random.default_rng(0))
+        proba, pred, _, _ = grade_like_grader(build_model(X[idx], y[idx], groups[idx]), X_test, None)
+        out[name] = {"train_rows": len(idx), **measure(rows, pred, proba[:, 2])}
         print(name, _short(out[name]), flush=True)
     return out
 
@@ -242,12 +280,15 @@ def main():
     results = {"n": len(rows), "labels": {k: sum(r.label3 == k for r in rows) for k in LABELS3}}
     if not args.skip_product:
         for name, own in (("grader", False), ("grader, own reference", True)):
-            pred, p = grade_product(rows, own)
+            pred, p, confidence = grade_product(rows, own)
             results[name] = measure(rows, pred, p)
+            results[name]["review_flag"] = review_flag(rows, pred, confidence)
             print(name, _short(results[name]), flush=True)
     results["baselines"] = baselines(rows, signals_of(rows))
     only = [v.strip() for v in args.variants.split(";") if v.strip()]
     results["variants"] = variants(rows, signals_of(rows), only)
+    if not only:
+        results["training_mixes"] = training_mixes(rows, signals_of(rows))
     results["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                        text=True).stdout.strip()
     Path(args.out).write_text(json.dumps(results, indent=1), encoding="utf-8")
