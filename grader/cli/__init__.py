@@ -6,7 +6,7 @@ import the library inside their functions, the one place in the package where th
 so that `grader --help` and every `--help` answer without loading numpy or a model.
 """
 
-from grader.cli import bank, batch, calibrate, quiz, serve  # noqa: F401  (they register their commands on main)
+from grader.cli import bank, batch, calibrate, quiz, review, serve  # noqa: F401  (they register their commands on main)
 from grader.cli.app import main
 
 __all__ = ["main"]
