@@ -4,7 +4,9 @@
 Checks: loads with yaml.safe_load; required keys and allowed values; ids unique and well formed;
 no empty reference text; kind matches the source (002 -> short, else full); every one of the
 286 reference-bearing seed items (000:1-100, 001:1-25, 002:1-100, 003:1-5, 004:1-56) appears
-exactly once as a reference; no markdown bold left; references: [] only on q003-tNN ids.
+exactly once as a reference; no markdown bold left; references: [] only on q003-tNN ids; every
+question with references has a model_answer of 1-3 sentences and at most 400 characters; the
+optional texts (model_answer, unservable, references[].errata) are non-empty strings.
 """
 import re
 import sys
@@ -21,12 +23,25 @@ EXPECTED = {"000_df905a8a8cf0025f.txt": 100, "001_c25c875d97c1ea47.txt": 25,
             "002_24f93a4f6d76b7df.txt": 100, "003_b0cf2ebfb7c74b96.txt": 5,
             "004_f3433d39ae6a16b7.txt": 56}
 KEYS = {"id", "question", "topic", "level", "reconstructed", "references"}
+OPTIONAL_KEYS = {"model_answer", "unservable"}
 REF_KEYS = {"text", "source", "kind"}
+OPTIONAL_REF_KEYS = {"errata"}
+MODEL_ANSWER_MAX = 400
+# A sentence ends at . ! or ? followed by a space and a capital, digit or bracket.
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(])")
+
+
+def sentences(text):
+    return SENTENCE_END.split(" ".join(text.split()))
+
+
+def bad_text(value):
+    return not isinstance(value, str) or not value.strip()
 
 
 def main():
     errors, ids, pairs = [], Counter(), Counter()
-    nq = nref = nrec = nempty = nmerged = 0
+    nq = nref = nrec = nempty = nmerged = nerrata = nmodel = nunservable = 0
     for path in sorted(QDIR.glob("*.yaml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict) or not isinstance(data.get("questions"), list):
@@ -37,8 +52,19 @@ def main():
             nq += 1
             ids[qid] += 1
             err = lambda msg: errors.append(f"{path.name} {qid}: {msg}")
-            if set(q) != KEYS:
-                err(f"keys {sorted(q)} != {sorted(KEYS)}")
+            if not KEYS <= set(q) <= KEYS | OPTIONAL_KEYS:
+                err(f"keys {sorted(q)}: need {sorted(KEYS)}, may add {sorted(OPTIONAL_KEYS)}")
+            for key in OPTIONAL_KEYS & set(q):
+                if bad_text(q[key]):
+                    err(f"{key} must be non-empty text")
+            answer = q.get("model_answer")
+            if q.get("references") and "model_answer" not in q:
+                err("a question with references needs a model_answer")
+            elif isinstance(answer, str) and answer.strip():
+                if len(" ".join(answer.split())) > MODEL_ANSWER_MAX:
+                    err(f"model_answer longer than {MODEL_ANSWER_MAX} characters")
+                if not 1 <= len(sentences(answer)) <= 3:
+                    err(f"model_answer has {len(sentences(answer))} sentences (1-3)")
             if not re.fullmatch(r"q(00[0-4])-(\d{3}|t\d{2})", str(qid)):
                 err("bad id format")
             if q.get("topic") not in TOPICS:
@@ -50,6 +76,8 @@ def main():
             if not isinstance(q.get("reconstructed"), bool):
                 err("reconstructed must be true/false")
             nrec += bool(q.get("reconstructed"))
+            nmodel += "model_answer" in q
+            nunservable += "unservable" in q
             if not isinstance(q.get("question"), str) or not q["question"].strip():
                 err("empty question")
             elif re.match(r"^\d+[.)]", q["question"]) or "**" in q["question"]:
@@ -66,9 +94,12 @@ def main():
                 nmerged += 1
             for i, r in enumerate(refs):
                 nref += 1
-                if not isinstance(r, dict) or set(r) != REF_KEYS:
-                    err(f"reference {i}: keys must be {sorted(REF_KEYS)}")
+                if not isinstance(r, dict) or not REF_KEYS <= set(r) <= REF_KEYS | OPTIONAL_REF_KEYS:
+                    err(f"reference {i}: keys must be {sorted(REF_KEYS)} (+ optional {sorted(OPTIONAL_REF_KEYS)})")
                     continue
+                if "errata" in r and bad_text(r["errata"]):
+                    err(f"reference {i}: errata must be non-empty text")
+                nerrata += "errata" in r
                 if not isinstance(r["text"], str) or not r["text"].strip():
                     err(f"reference {i}: empty text")
                 elif "**" in r["text"] or re.search(r"^#+ ", r["text"], re.M):
@@ -97,7 +128,8 @@ def main():
     if extra:
         errors.append(f"unexpected sources {sorted(extra)}")
     print(f"questions={nq} references={nref} merged(>1 ref)={nmerged} "
-          f"reconstructed={nrec} no-reference={nempty}")
+          f"reconstructed={nrec} no-reference={nempty} model-answers={nmodel} errata={nerrata} "
+          f"unservable={nunservable}")
     by_doc = Counter(f[:3] for f, _ in pairs.elements())
     print("references by document:", dict(sorted(by_doc.items())))
     for e in errors:

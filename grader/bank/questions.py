@@ -28,6 +28,9 @@ class Reference:
     source_file: str = ""
     source_number: int | str | None = None
     kind: str = "full"
+    # A factual error of the source text, shown next to it; the text itself stays as the source
+    # has it, since grading compares answers with it.
+    errata: str = ""
 
     @property
     def source(self) -> str:
@@ -43,10 +46,20 @@ class Question:
     references: list[Reference] = field(default_factory=list)
     reconstructed: bool = False
     path: str = ""
+    # Shown to learners before the references; never graded against (grading uses references only).
+    model_answer: str = ""
+    # Why the quiz and the practice page must not ask this question (empty: they may); it can
+    # still be graded when named explicitly.
+    unservable: str = ""
 
     @property
     def has_reference(self) -> bool:
         return bool(self.references)
+
+    @property
+    def servable(self) -> bool:
+        """May the quiz and the practice page ask it: it has a reference and is not marked."""
+        return self.has_reference and not self.unservable
 
 
 def package_data(name: str) -> Path:
@@ -86,7 +99,21 @@ def _parse_reference(raw, path, where) -> Reference:
     kind = raw.get("kind", "full")
     if kind not in REFERENCE_KINDS:
         raise DataError(path, f"{where}.kind", f"must be one of {', '.join(REFERENCE_KINDS)}, got {kind!r}")
-    return Reference(text=text, source_file=str(source.get("file", "")), source_number=source.get("number"), kind=kind)
+    errata = _optional_text(raw, "errata", path, where)
+    return Reference(text=text, source_file=str(source.get("file", "")), source_number=source.get("number"),
+                     kind=kind, errata=errata)
+
+
+def _optional_text(raw, key, path, where) -> str:
+    """An optional text key: absent is "", present must be a non-empty string."""
+    if key not in raw or raw[key] is None:
+        return ""
+    value = raw[key]
+    if not isinstance(value, str):
+        raise DataError(path, f"{where}.{key}", f"expected text, got {type(value).__name__}")
+    if not value.strip():
+        raise DataError(path, f"{where}.{key}", "is empty; leave the key out instead")
+    return " ".join(value.split())
 
 
 def _parse_question(raw, path, where) -> Question:
@@ -114,7 +141,9 @@ def _parse_question(raw, path, where) -> Question:
     reconstructed = raw.get("reconstructed", False)
     if not isinstance(reconstructed, bool):
         raise DataError(path, f"{where}.reconstructed", "expected true or false")
-    return Question(qid, text, topic, level, refs, reconstructed, str(path))
+    return Question(qid, text, topic, level, refs, reconstructed, str(path),
+                    model_answer=_optional_text(raw, "model_answer", path, where),
+                    unservable=_optional_text(raw, "unservable", path, where))
 
 
 class Bank:
