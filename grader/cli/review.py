@@ -103,13 +103,15 @@ def review(graded_path, export_path, rubrics_dir, question_id, threshold, bank_d
 
 def _session(r):
     click.echo(r.render_progress())
+    focus = None      # after a split, the rest of the same group comes next
     try:
         while True:
             queue = r.queue()
             if not queue:
                 click.echo("Every answer is decided.")
                 break
-            g = queue[0]
+            g = focus if focus in queue else queue[0]
+            focus = None
             done = len(r.groups) - len(queue)
             click.echo("")
             click.echo(r.render_group(g, done + 1, len(r.groups)))
@@ -126,6 +128,7 @@ def _session(r):
                     click.echo("no label given; nothing changed.")
                     continue
                 r.decide_one(undecided[n - 1], label)
+                focus = g
                 click.echo(f"row {r.answers[undecided[n - 1]].row} marked {label}.")
                 _suggest(r, [undecided[n - 1]], label)
             elif key == "n":
@@ -178,12 +181,14 @@ def regrade(graded_path, input_path, output_path, record, bank_dir, rubrics_dir,
     from grader.errors import GraderError
     from grader.grading import Grader
     from grader.workflows.review.graded import load_graded
-    from grader.workflows.review.regrade import record_fingerprints, regrade as run_regrade
+    from grader.workflows.review.regrade import record_fingerprints, regrade as run_regrade, require_fingerprints
     from grader.workflows.rows import ColumnMap
 
     columns = ColumnMap(answer_column, question_id_column, question_column, reference_column)
     if not record and not output_path:
         raise GraderError("give -o FILE for the regraded file (or --record to record fingerprints only)")
+    if not record:
+        require_fingerprints(graded_path)      # before the model loads
     grader = Grader.from_paths(bank_dir, rubrics_dir, model_path)
     if record:
         n = record_fingerprints(load_graded(graded_path, grader.bank, columns), grader, model_path)

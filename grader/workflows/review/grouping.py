@@ -66,8 +66,10 @@ def group_answers(answers, vectors: np.ndarray, threshold: float = DEFAULT_THRES
     groups = []
     for qkey, idx in by_question.items():
         texts = sorted({normalise(answers[i].text) for i in idx})
+        # A folded text stands for its rows with the vector of the least of their raw texts, so
+        # which of them comes first in the file does not matter.
         first = {}
-        for i in idx:
+        for i in sorted(idx, key=lambda i: (answers[i].text, i)):
             first.setdefault(normalise(answers[i].text), i)
         ids = cluster(vectors[[first[t] for t in texts]], threshold)
         of_text = dict(zip(texts, ids))

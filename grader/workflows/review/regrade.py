@@ -98,12 +98,7 @@ def regrade(graded_path: str, grader, model_path, output_path: str, input_path: 
     refuse_unwritable_outputs({"-o": output_path})
     out_fmt = output_format(output_path, None, "csv")
     graded = load_graded(graded_path, grader.bank, columns)
-    db = review_db_path(graded_path)
-    stored = ReviewStore(db).fingerprints() if db.exists() else {}
-    if not stored:
-        raise GraderError(f"{graded_path}: no fingerprints of the rubrics and model it was graded with; record them "
-                          f"first with `grader regrade {graded_path} --record` and the --bank/--rubrics/--model "
-                          "it was graded with (a review records them when it begins)")
+    stored = require_fingerprints(graded_path)
     current = question_fingerprints(grader, graded.questions(), model_fingerprint(model_path))
     changed = {k for k, (_, fp) in current.items() if stored.get(k) != fp}
     inputs = _input_rows(graded, input_path, input_format)
@@ -125,6 +120,23 @@ def regrade(graded_path: str, grader, model_path, output_path: str, input_path: 
     finally:
         out_store.close()
     return report
+
+
+def require_fingerprints(graded_path) -> dict[str, str]:
+    """The fingerprints recorded for a graded file; a one-line error when there are none."""
+    db = review_db_path(graded_path)
+    stored = {}
+    if db.exists():
+        store = ReviewStore(db)
+        try:
+            stored = store.fingerprints()
+        finally:
+            store.close()
+    if not stored:
+        raise GraderError(f"{graded_path}: no fingerprints of the rubrics and model it was graded with; record them "
+                          f"first with `grader regrade {graded_path} --record` and the --bank/--rubrics/--model "
+                          "it was graded with (a review records them when it begins)")
+    return stored
 
 
 def _input_rows(graded: GradedFile, input_path, input_format) -> list[dict]:

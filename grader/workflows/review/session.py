@@ -58,25 +58,24 @@ class Review:
         self.answers = graded.answers
         self.keys = label_keys(self.labels)
         self.skipped: set[str] = set()       # groups passed over in this sitting
-        self.bank = grader.bank if grader is not None else None
+        self.bank = None          # the bank the file's question ids were resolved in (set by `open`)
         self.refresh()
 
     @classmethod
     def open(cls, graded_path: str, options: Options, columns=None, grouped: bool = True) -> "Review":
         """Read the graded file and its review database; with `grouped`, load the grader and group
         the answers (not needed to export decisions)."""
-        grader = None
-        if grouped:
-            grader = Grader.from_paths(options.bank_dir, rubrics_to_read(options.rubrics_dir), options.model_path)
-            bank = grader.bank
-        else:
-            bank = load_bank(options.bank_dir)
+        # The file is read and checked before any model loads: a bad file fails at once.
+        bank = load_bank(options.bank_dir)
         graded = load_graded(graded_path, bank, columns)
         if options.question:
             wanted = options.question.casefold()
             graded.answers = [a for a in graded.answers if a.question.id.casefold() == wanted]
             if not graded.answers:
                 raise GraderError(f"{graded_path}: no graded answers to question {options.question}")
+        grader = None
+        if grouped:
+            grader = Grader.from_paths(options.bank_dir, rubrics_to_read(options.rubrics_dir), options.model_path)
         store = ReviewStore(review_db_path(graded_path), create=grouped)
         if grouped and store.get_meta("graded_sha256") is None:
             store.set_meta("graded_sha256", file_sha256(graded_path))
