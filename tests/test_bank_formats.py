@@ -23,8 +23,8 @@ def bundled():
 
 
 def fields(q):
-    return (q.id, q.question, q.topic, q.level, q.reconstructed,
-            [(r.text, r.kind, r.source_file, r.source_number) for r in q.references])
+    return (q.id, q.question, q.topic, q.level, q.reconstructed, q.model_answer, q.unservable,
+            [(r.text, r.kind, r.source_file, r.source_number, r.errata) for r in q.references])
 
 
 def concepts(rubric):

@@ -61,6 +61,14 @@ class Question:
         """May the quiz and the practice page ask it: it has a reference and is not marked."""
         return self.has_reference and not self.unservable
 
+    def to_dict(self) -> dict:
+        """The question as `grader questions show --json` and the API's /v1/questions print it."""
+        return {"id": self.id, "question": self.question, "topic": self.topic, "level": self.level,
+                "reconstructed": self.reconstructed, "model_answer": self.model_answer,
+                "unservable": self.unservable,
+                "references": [{"text": r.text, "source": r.source, "kind": r.kind, "errata": r.errata}
+                               for r in self.references]}
+
 
 def package_data(name: str) -> Path:
     """A folder shipped inside the package (bank, rubrics), found the way an installed wheel has it."""

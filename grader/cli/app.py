@@ -130,11 +130,7 @@ def questions_topics(bank_dir, include_all, as_json):
 
 
 def _question_dict(q):
-    return {
-        "id": q.id, "question": q.question, "topic": q.topic, "level": q.level,
-        "reconstructed": q.reconstructed,
-        "references": [{"text": r.text, "source": r.source, "kind": r.kind} for r in q.references],
-    }
+    return q.to_dict()
 
 
 @questions.command("show")
@@ -156,10 +152,16 @@ def questions_show(question_id, bank_dir, as_json):
         return
     click.echo(f"{q.id}  [{q.topic}, {q.level}]{'  (question reconstructed)' if q.reconstructed else ''}")
     click.echo(q.question)
+    if q.unservable:
+        click.echo(f"(not asked by the quiz or the practice page: {q.unservable})")
+    if q.model_answer:
+        click.echo(f"\nModel answer:\n{q.model_answer}")
     if not q.references:
         click.echo("\n(no reference answer yet: this question is not served or graded)")
     for i, r in enumerate(q.references, 1):
         click.echo(f"\nReference {i} ({r.kind}, from {r.source}):\n{r.text}")
+        if r.errata:
+            click.echo(f"Erratum: {r.errata}")
 
 
 @questions.command("validate")
@@ -301,9 +303,9 @@ def rubric_draft(question_id, bank_dir, output):
     draft = RubricDrafter(get_embedder()).fit(list(bank)).draft(q)
     text = draft.to_yaml()
     if output:
-        from pathlib import Path
+        from grader.files import write_atomically
 
-        Path(output).write_text(text, encoding="utf-8")
+        write_atomically(output, text)
     else:
         click.echo(text, nl=False)
 
@@ -335,7 +337,8 @@ def cache_info(as_json):
     if as_json:
         click.echo(json.dumps(stats, indent=1))
         return
-    click.echo(f"{stats['path']}: {stats['bytes'] / 1e6:.1f} MB" + ("" if stats["usable"] else " (unusable: ignored)"))
+    state = " (read-only: read, never updated)" if stats["read_only"] else ""
+    click.echo(f"{stats['path']}: {stats['bytes'] / 1e6:.1f} MB" + (state if stats["usable"] else " (unusable: ignored)"))
     for model, n in sorted(stats["vectors"].items()):
         click.echo(f"  {model}: {n} vectors")
     for model, n in sorted(stats["texts_with_tokens"].items()):

@@ -20,7 +20,7 @@ db_option = click.option(
     "--db", "db_path", type=click.Path(dir_okay=False), envvar=DB_ENV,
     help="Quiz database file (default: quiz.sqlite3 in the user data dir; env GRADER_DB).")
 
-COMMANDS_HELP = (":skip  next question (nothing stored)   :reveal  show the reference (counts as a miss)\n"
+COMMANDS_HELP = (":skip  next question (nothing stored)   :reveal  show the model answer (counts as a miss)\n"
                  ":override LABEL  relabel your previous answer (correct/partial/incorrect)   :quit  stop")
 LABEL_COLOURS = {"correct": "green", "partial": "yellow", "incorrect": "red"}
 
@@ -167,7 +167,7 @@ def quiz(topic, level, count, ids, seed, ahead, db_path, bank_dir, rubrics_dir, 
     \b
     Commands (instead of an answer):
       :skip             go to the next question; nothing is stored
-      :reveal           show the reference without grading (counts as a miss)
+      :reveal           show the model answer and reference without grading (counts as a miss)
       :override LABEL   relabel your previous answer: correct, partial or incorrect
       :quit             stop now and show the summary
     \b
@@ -233,8 +233,6 @@ class _LazyGrader:
 
 
 def _run(session, questions, reader):
-    from grader.workflows.quiz.session import reference_text
-
     last_graded = None
     for i, q in enumerate(questions, 1):
         click.echo()
@@ -263,8 +261,7 @@ def _run(session, questions, reader):
                 break
             if name == "reveal":
                 outcome = session.reveal(q)
-                click.echo("Reference answer:")
-                click.echo(_indent(reference_text(q)))
+                _show_answers(q)
                 click.echo(f"Counted as a miss; it comes back {_due_text(outcome.due)}.")
                 last_graded = None
                 break
@@ -311,17 +308,33 @@ def _due_text(due) -> str:
     return f"{_in((due - utcnow()).total_seconds())} ({_local(iso(due))})"
 
 
-def _show_graded(outcome, reader):
-    from grader.workflows.quiz.session import reference_text
+def _show_answers(q):
+    """The model answer first, then the source reference with its erratum, if any."""
+    from grader.workflows.quiz.session import first_reference
 
+    if q.model_answer:
+        click.echo("Model answer:")
+        click.echo(_indent(q.model_answer))
+    ref = first_reference(q)
+    if ref is None:
+        return
+    click.echo("Reference answer:")
+    click.echo(_indent(ref.text))
+    if ref.errata:
+        click.echo(_indent(f"Erratum: {ref.errata}"))
+    others = len(q.references) - 1
+    click.echo(_indent(f"(source {ref.source}"
+                       + (f"; {others} more: grader questions show {q.id})" if others else ")")))
+
+
+def _show_graded(outcome, reader):
     result = outcome.result
     text = render_result(result)
     head, _, rest = text.partition("\n")
     click.secho(head, fg=LABEL_COLOURS.get(result.label), bold=True)
     if rest:
         click.echo(rest)
-    click.echo("Reference answer:")
-    click.echo(_indent(reference_text(outcome.question)))
+    _show_answers(outcome.question)
     click.echo(f"Saved as answer #{outcome.answer_id}; next review {_due_text(outcome.due)}."
                + (" Disagree? :override correct|partial|incorrect" if reader.interactive else ""))
 

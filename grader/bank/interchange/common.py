@@ -7,10 +7,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -20,6 +17,7 @@ import yaml
 from grader.bank.questions import TOPICS, Question, _parse_question, _parse_reference, load_bank
 from grader.bank.rubrics import Rubric, load_rubrics, parse_rubric
 from grader.errors import DataError, GraderError, read_whole
+from grader.files import atomic_directory, write_atomically
 from grader.settings import MAX_BANK_FILE_BYTES
 
 DEFAULT_TOPIC = "fundamentals"
@@ -55,7 +53,19 @@ def reference_record(r) -> dict:
     out = {"text": r.text, "kind": r.kind}
     if r.source_file:
         out["source"] = {"file": r.source_file, "number": r.source_number}
+    if r.errata:
+        out["errata"] = r.errata
     return out
+
+
+# Optional question texts carried by the grader block (and the YAML bank), written only when set.
+OPTIONAL_TEXTS = ("model_answer", "unservable")
+
+
+def optional_texts(source) -> dict:
+    """The optional texts of a Question (attributes) or of a grader block (keys) that are set."""
+    get = source.get if isinstance(source, dict) else lambda k: getattr(source, k, "")
+    return {k: get(k) for k in OPTIONAL_TEXTS if get(k)}
 
 
 def rubric_record(rubric: Rubric | None) -> dict | None:
@@ -67,7 +77,7 @@ def rubric_record(rubric: Rubric | None) -> dict | None:
 
 def grader_block(q: Question, rubric: Rubric | None, with_id=False) -> dict:
     block = {"id": q.id} if with_id else {}
-    block.update({"level": q.level, "reconstructed": q.reconstructed,
+    block.update({"level": q.level, "reconstructed": q.reconstructed, **optional_texts(q),
                   "references": [reference_record(r) for r in q.references]})
     if rubric is not None:
         block["rubric"] = rubric_record(rubric)
@@ -221,9 +231,11 @@ def question_mapping(q: Question) -> dict:
         if r.source_file:
             ref["source"] = {"file": r.source_file, "number": r.source_number}
         ref["kind"] = r.kind
+        if r.errata:
+            ref["errata"] = r.errata
         refs.append(ref)
     return {"id": q.id, "question": q.question, "topic": q.topic, "level": q.level,
-            "reconstructed": q.reconstructed, "references": refs}
+            "reconstructed": q.reconstructed, **optional_texts(q), "references": refs}
 
 
 def bank_files(questions: list[Question], rubrics: dict[str, Rubric]) -> dict[str, str]:
@@ -255,9 +267,7 @@ def write_bank(imported: Imported, out_dir, force=False, input_path=None) -> Pat
             raise GraderError(f"{out}: exists and is not a directory; not replaced")
         if input_path is not None and _inside(Path(input_path), out):
             raise GraderError(f"{out}: holds the input file {input_path}; choose another output directory")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_directory(out, own=None) as tmp:
         for rel, text in bank_files(imported.questions, imported.rubrics).items():
             target = tmp / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -266,17 +276,6 @@ def write_bank(imported: Imported, out_dir, force=False, input_path=None) -> Pat
         rubrics = load_rubrics(tmp / "rubrics")
         if len(bank) != len(imported.questions) or set(rubrics) - set(bank.questions):
             raise GraderError(f"{out}: the written bank does not read back whole (internal error)")
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.rename(out, old / out.name)
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
@@ -295,14 +294,6 @@ def write_file_atomically(data: bytes, target, force=False) -> Path:
     if target.is_dir():
         raise GraderError(f"{target}: is a directory")
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomically(target, data)
     return target
 

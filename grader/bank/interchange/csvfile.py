@@ -1,8 +1,9 @@
 """CSV: one question a row, for spreadsheets.
 
-Columns: `id`, `topic`, `level`, `question`, `reconstructed` (true/false), `reference_1` …
-`reference_N` (one column per reference, as many as the question with the most), `references_meta`
-(JSON list, one `{"kind", "source": {"file", "number"}}` per reference, in order; may be empty)
+Columns: `id`, `topic`, `level`, `question`, `reconstructed` (true/false), `model_answer`,
+`unservable` (both may be empty), `reference_1` … `reference_N` (one column per reference, as many
+as the question with the most), `references_meta` (JSON list, one `{"kind", "source": {"file",
+"number"}, "errata"}` per reference, in order, errata only when set; may be empty)
 and `rubric` (JSON: `{"reviewed": bool, "concepts": [{"name", "phrases", "weight", "required"}]}`
 or just the concept list; empty for none). On import only `question` is required: an empty or
 missing id is made from the question text, topic and level take their defaults, and a reference
@@ -16,11 +17,11 @@ import io
 import json
 import re
 
-from grader.bank.interchange.common import (DEFAULT_LEVEL, DEFAULT_TOPIC, auto_id, build, read_text,
-                                            reference_record, rubric_record, short_or_full)
+from grader.bank.interchange.common import (DEFAULT_LEVEL, DEFAULT_TOPIC, OPTIONAL_TEXTS, auto_id, build,
+                                            read_text, reference_record, rubric_record, short_or_full)
 from grader.errors import DataError
 
-BASE = ["id", "topic", "level", "question", "reconstructed"]
+BASE = ["id", "topic", "level", "question", "reconstructed", "model_answer", "unservable"]
 
 
 def export(questions, rubrics) -> bytes:
@@ -33,7 +34,8 @@ def export(questions, rubrics) -> bytes:
         refs = [r.text for r in q.references] + [""] * (width - len(q.references))
         meta = [{k: v for k, v in reference_record(r).items() if k != "text"} for r in q.references]
         rubric = rubric_record(rubrics.get(q.id))
-        writer.writerow([q.id, q.topic, q.level, q.question, "true" if q.reconstructed else "false", *refs,
+        writer.writerow([q.id, q.topic, q.level, q.question, "true" if q.reconstructed else "false",
+                         q.model_answer, q.unservable, *refs,
                          json.dumps(meta, ensure_ascii=False) if meta else "",
                          json.dumps(rubric, ensure_ascii=False) if rubric else ""])
     return buf.getvalue().encode("utf-8")
@@ -95,6 +97,8 @@ def import_file(path):
         rubric = _json_cell(rubric_text, path, f"{where}: rubric") if rubric_text else None
         raw = {"id": qid, "question": question, "topic": cells.get("topic", "").strip() or DEFAULT_TOPIC,
                "level": cells.get("level", "").strip() or DEFAULT_LEVEL,
-               "reconstructed": reconstructed in ("true", "1", "yes"), "references": references}
+               "reconstructed": reconstructed in ("true", "1", "yes"),
+               **{k: cells[k].strip() for k in OPTIONAL_TEXTS if cells.get(k, "").strip()},
+               "references": references}
         records.append((where, raw, rubric))
     return build(records, path)

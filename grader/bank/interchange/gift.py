@@ -19,7 +19,8 @@ import json
 import re
 
 from grader.bank.interchange.common import (DEFAULT_LEVEL, auto_id, build, check_references, grader_block,
-                                            html_to_text, parse_block, read_text, short_or_full, topic_of)
+                                            html_to_text, optional_texts, parse_block, read_text, short_or_full,
+                                            topic_of)
 from grader.errors import DataError
 
 CATEGORY_ROOT = "$course$/top/grader"
@@ -179,7 +180,7 @@ def import_file(path):
         taken.add(qid)
         raw = {"id": qid, "question": question, "topic": topic_of(category, notes, where),
                "level": block.get("level", DEFAULT_LEVEL), "reconstructed": block.get("reconstructed", False),
-               "references": refs}
+               **optional_texts(block), "references": refs}
         records.append((where + (f" ({qid})" if qid else ""), raw, block.get("rubric")))
     return build(records, path, skipped, notes)
 

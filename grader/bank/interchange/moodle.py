@@ -3,10 +3,13 @@
 Out, per question: name and `<idnumber>` = the id; the question text (HTML); a `level:<level>`
 tag; the category `$course$/top/grader/<topic>` before each topic's questions; in `graderinfo`
 (the information for graders) the first reference for people, then the grader block: a JSON
-object in `<pre class="grader-bank">` with level, reconstructed, every reference (text, kind,
-source) and the rubric (reviewed, concepts with name, phrases, weight, required).
+object in `<pre class="grader-bank">` with level, reconstructed, model answer and unservable
+(when set), every reference (text, kind, source, errata) and the rubric (reviewed, concepts with
+name, phrases, weight, required). The model answer is also the general feedback (HTML), which
+Moodle shows to students once they have answered.
 
-In: `essay` (with a grader block, or the text of `graderinfo` as its one reference) and
+In: `essay` (with a grader block, or the text of `graderinfo` as its one reference; the general
+feedback as its model answer when the block has none) and
 `shortanswer` (answers with a positive fraction become references). Other types are skipped and
 counted. The file is parsed with defusedxml, a DTD refused (no entities, no external ones).
 """
@@ -22,8 +25,8 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from grader.bank.interchange.common import (DEFAULT_LEVEL, auto_id, build, check_references, grader_block,
-                                            html_to_text, parse_block, read_text, short_or_full, text_to_html,
-                                            topic_of)
+                                            html_to_text, optional_texts, parse_block, read_text, short_or_full,
+                                            text_to_html, topic_of)
 from grader.bank.questions import LEVELS
 from grader.errors import DataError
 
@@ -50,7 +53,8 @@ def export(questions, rubrics) -> bytes:
         el = SubElement(quiz, "question", type="essay")
         _text(el, "name", q.id)
         _text(el, "questiontext", text_to_html(q.question), "html")
-        _text(el, "generalfeedback", "", "html")
+        # Moodle shows the general feedback to students after they answer: the model answer.
+        _text(el, "generalfeedback", text_to_html(q.model_answer) if q.model_answer else "", "html")
         SubElement(el, "defaultgrade").text = "1"
         SubElement(el, "penalty").text = "0"
         SubElement(el, "hidden").text = "0"
@@ -153,7 +157,11 @@ def import_file(path):
             refs = [{"text": text, "kind": short_or_full(text)}] if text else []
         if level not in LEVELS:
             raise DataError(path, f"{where}: level", f"unknown level {level!r}; allowed: {', '.join(LEVELS)}")
+        extra = optional_texts(block)
+        feedback = html_to_text(_child_text(el, "generalfeedback") or "")
+        if feedback and "model_answer" not in extra and kind == "essay":
+            extra["model_answer"] = feedback
         raw = {"id": qid, "question": question, "topic": topic_of(category, notes, where), "level": level,
-               "reconstructed": block.get("reconstructed", False), "references": refs}
+               "reconstructed": block.get("reconstructed", False), **extra, "references": refs}
         records.append((where, raw, block.get("rubric")))
     return build(records, path, skipped, notes)

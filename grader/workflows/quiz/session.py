@@ -11,9 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import random
-import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +21,7 @@ from fsrs import Card, Rating, Scheduler
 
 from grader.bank.questions import Bank, Question
 from grader.errors import GraderError
+from grader.files import write_atomically
 from grader.workflows.formats import neutralise_formula
 from grader.workflows.quiz.store import LABELS, AnswerRow, QuizStore, iso, parse_iso, utcnow
 
@@ -52,12 +51,18 @@ def rating_for(label: str, confidence: float | None = None, score: float | None 
     return Rating.Again
 
 
-def reference_text(question: Question) -> str:
-    """The reference answer to show and export: the first full one, else the first."""
+def first_reference(question: Question):
+    """The reference to show and export: the first full one, else the first (None if none)."""
     for r in question.references:
         if r.kind == "full":
-            return r.text
-    return question.references[0].text if question.references else ""
+            return r
+    return question.references[0] if question.references else None
+
+
+def reference_text(question: Question) -> str:
+    """The text of `first_reference`, "" when the question has none."""
+    r = first_reference(question)
+    return r.text if r is not None else ""
 
 
 # --- choosing questions ----------------------------------------------------------------------
@@ -85,9 +90,13 @@ def plan_quiz(bank: Bank, store: QuizStore, *, topic=None, level=None, ids=None,
         empty = [q.id for q in chosen if not q.has_reference]
         if empty:
             raise GraderError(f"question {empty[0]} has no reference answer yet, so it cannot be quizzed")
+        marked = [q for q in chosen if not q.servable]
+        if marked:
+            raise GraderError(f"question {marked[0].id} is not asked in quizzes ({marked[0].unservable}); "
+                              f"`grader grade -q {marked[0].id}` still grades an answer to it")
         chosen = [q for q in chosen if (not topic or q.topic in _set(topic)) and (not level or q.level in _set(level))]
     else:
-        chosen = bank.filter(topic=topic or None, level=level or None, with_reference=True)
+        chosen = [q for q in bank.filter(topic=topic or None, level=level or None, with_reference=True) if q.servable]
     cards = store.cards()
     for qid, row in cards.items():     # a damaged card stops here, before the first question
         _card_from(row.card, store.path, qid)
@@ -299,7 +308,7 @@ def progress(store: QuizStore, bank: Bank | None = None, now: datetime | None = 
     topic_of = {}
     if bank is not None:
         for q in bank:
-            if q.has_reference:
+            if q.servable:      # what a quiz can ask
                 topics[q.topic]["questions"] += 1
                 topic_of[q.id] = q.topic
     rows = store.answers()
@@ -378,12 +387,5 @@ def export_labels(store: QuizStore, bank: Bank, output: str, only_overrides: boo
     path = Path(output)
     if path.is_dir():
         raise GraderError(f"{output}: is a directory; give a file name")
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, text)
     return report

@@ -249,10 +249,9 @@ def _item_error(i: int, code: int, message: str, **extra) -> dict:
 # --- questions -------------------------------------------------------------------------------
 
 def question_dict(q) -> dict:
-    """As `grader questions show --json`."""
-    return {"id": q.id, "question": q.question, "topic": q.topic, "level": q.level,
-            "reconstructed": q.reconstructed,
-            "references": [{"text": r.text, "source": r.source, "kind": r.kind} for r in q.references]}
+    """As `grader questions show --json`: with the model answer, the references and their errata,
+    and `unservable` (why the practice page does not ask it; such a question is still graded)."""
+    return q.to_dict()
 
 
 @v1.get("/questions", responses=ERRORS)

@@ -93,7 +93,7 @@ def _round(request: Request, ids: str, pos: str | int):
     questions = []
     for qid in names:
         found = bank.resolve(qid)
-        if found is None or not bank.questions[found].has_reference:
+        if found is None or not bank.questions[found].servable:
             raise PageError(404, f"There is no question {qid!r} to practise.")
         questions.append(bank.questions[found])
     try:
