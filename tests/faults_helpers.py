@@ -2,6 +2,7 @@
 stopped with one line of error and no traceback."""
 
 import csv
+import subprocess
 
 
 def write_csv(path, rows):
@@ -32,6 +33,19 @@ def one_line_error(out, *names):
         assert name in out.output, out.output
 
 
+def immutable(*paths):
+    """Make files or folders unwritable even for root (chattr +i), or skip the test."""
+    import pytest
+    for p in paths:
+        if subprocess.run(["chattr", "+i", str(p)], capture_output=True).returncode:
+            pytest.skip("chattr +i is not available")
+
+
+def mutable(*paths):
+    for p in paths:
+        subprocess.run(["chattr", "-i", str(p)], capture_output=True)
+
+
 def interrupt_at_chunk(job, monkeypatch, n):
     """Make `job` (a BatchJob) stop with Ctrl-C as it starts grading its `n`-th chunk, as a user
     interrupting a run would; the chunks before it are finished and checkpointed."""
@@ -45,3 +59,29 @@ def interrupt_at_chunk(job, monkeypatch, n):
 
     monkeypatch.setattr(job, "_grade_chunk", dying)
     return job
+
+
+class disk_full_after:
+    """Within the block, no file of this process can grow past `limit` bytes (RLIMIT_FSIZE): a
+    write past it fails with EFBIG, as a full disk or a quota would make it fail, after the bytes
+    before it were written. Pipes and terminals are not limited."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+
+    def __enter__(self):
+        import resource
+        import signal
+
+        self.before = resource.getrlimit(resource.RLIMIT_FSIZE)
+        # The default action of SIGXFSZ ends the process; ignored, the write returns the error.
+        self.handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (self.limit, self.before[1]))
+        return self
+
+    def __exit__(self, *exc):
+        import resource
+        import signal
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, self.before)
+        signal.signal(signal.SIGXFSZ, self.handler)

@@ -159,3 +159,27 @@ def test_unwritable_output_stops_before_grading(tmp_path, runner, monkeypatch, w
     out = runner.invoke(main, ["batch", str(src), "-o", output, "--report", report, "-q"])
     one_line_error(out, bad)
     assert calls == [] and not (tmp_path / "out.csv").exists()
+
+
+def test_a_quote_that_closes_rows_later_stops_naming_the_line(tmp_path, runner):
+    """The quote left open in line 2 closes at the quote that opens a field of line 4: two rows
+    would vanish into one answer, with the rest of the file read on as if nothing happened."""
+    src = tmp_path / "in.csv"
+    src.write_text('question_id,answer\nq004-035,"it drops units\nq004-035,a second answer\n'
+                   'q004-035,"a third answer, quoted"\nq004-035,a fourth answer\n', encoding="utf-8")
+    out_path = tmp_path / "out.csv"
+    out = runner.invoke(main, ["batch", str(src), "-o", str(out_path), "-q"])
+    one_line_error(out, "line 2", "quote")
+    assert not out_path.exists()
+
+
+@pytest.mark.parametrize("last", [False, True])
+def test_a_real_three_line_answer_with_commas_is_read_as_one_answer(tmp_path, runner, last):
+    answer = ('Dropout, during training, switches units off at random,\n"so" they cannot co-adapt,\n'
+              'and at test time, all units are used.')
+    rows = [{"question_id": "q004-035", "answer": answer}, {"question_id": "q004-035", "answer": "another"}]
+    src = write_csv(tmp_path / "in.csv", rows[::-1] if last else rows)
+    out_path = tmp_path / "out.csv"
+    out = runner.invoke(main, ["batch", str(src), "-o", str(out_path), "-q"])
+    assert out.exit_code == 0, out.output
+    assert sorted(r["answer"] for r in read_csv(out_path)) == sorted([answer, "another"])

@@ -12,6 +12,7 @@ from grader.cli import main
 from grader.core.embedding import DIM, CachedEmbedder, get_embedder
 from grader.core.vector_store import VectorStore
 from grader.grading import Grader
+from faults_helpers import immutable, mutable, one_line_error  # noqa: E402
 
 ANSWER = "Dropout randomly switches off neurons while training, so the network cannot rely on any one of them."
 
@@ -111,3 +112,31 @@ def test_cache_info_reports_damage_and_warm_repairs_it(tmp_path, runner, monkeyp
     info = json.loads(runner.invoke(main, ["cache", "info", "--json"]).output)
     assert info["damaged"] == 0
     assert info["texts_with_tokens"][get_embedder().name] >= 2      # the bank's texts are back
+
+
+def test_a_read_only_cache_folder_is_used_and_said_to_be_read_only(grader, tmp_path, runner, monkeypatch):
+    import grader.core.embedding as embedding
+    import grader.core.semantic as semantic
+
+    folder = tmp_path / "cache"
+    path = folder / "vectors.sqlite3"
+    cold, store = _fresh(grader, path)
+    expected = cold.grade("q004-035", ANSWER).to_dict()
+    store.close()
+    before = sorted(p.name for p in folder.iterdir())
+    immutable(path, folder)
+    try:
+        warm, store = _fresh(grader, path)
+        assert warm.grade("q004-035", ANSWER).to_dict() == expected
+        assert store.hits > 0             # read, though it cannot be written
+        monkeypatch.setenv("GRADER_CACHE_DIR", str(folder))
+        monkeypatch.setattr(embedding, "_LOADED", {})
+        monkeypatch.setattr(semantic, "_LOADED", {})
+        info = runner.invoke(main, ["cache", "info"])
+        assert info.exit_code == 0 and "read-only" in info.output and "unusable" not in info.output, info.output
+        cleared = runner.invoke(main, ["cache", "clear"])
+        one_line_error(cleared, str(folder), "read-only")
+        assert "deleted" not in cleared.output
+    finally:
+        mutable(path, folder)
+    assert sorted(p.name for p in folder.iterdir()) == before

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from grader.cli import main
-from faults_helpers import one_line_error  # noqa: E402
+from faults_helpers import immutable, mutable, one_line_error  # noqa: E402
 
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "grader" / "models" / "default" / "model.json"
 BANK = ("questions:\n  - id: my-1\n    question: What is a tensor?\n    topic: fundamentals\n    level: basic\n"
@@ -117,19 +117,6 @@ def test_damaged_quiz_database_is_a_one_line_error(tmp_path, runner, damage, com
     assert "damaged quiz database" in out.output or "not a quiz database" in out.output
 
 
-def _immutable(*paths):
-    import subprocess
-    for p in paths:
-        if subprocess.run(["chattr", "+i", str(p)], capture_output=True).returncode:
-            pytest.skip("chattr +i is not available")
-
-
-def _mutable(*paths):
-    import subprocess
-    for p in paths:
-        subprocess.run(["chattr", "-i", str(p)], capture_output=True)
-
-
 @pytest.mark.parametrize("command", ["history", "stats", "export-labels"])
 def test_read_commands_work_on_a_read_only_database(tmp_path, runner, command):
     folder = tmp_path / "ro"
@@ -140,11 +127,11 @@ def test_read_commands_work_on_a_read_only_database(tmp_path, runner, command):
     before = db.read_bytes()
     db.chmod(0o444)
     folder.chmod(0o555)
-    _immutable(db, folder)
+    immutable(db, folder)
     try:
         out = runner.invoke(main, [command, "--db", str(db)])
     finally:
-        _mutable(db, folder)
+        mutable(db, folder)
     assert out.exit_code == 0, out.output
     assert "Traceback" not in out.output
     assert sorted(p.name for p in folder.iterdir()) == ["q.db"] and db.read_bytes() == before
@@ -171,11 +158,11 @@ def test_write_commands_on_a_read_only_database_say_so(tmp_path, runner):
     folder.mkdir()
     db = _quiz_db(folder / "q.db", n=3)
     before = db.read_bytes()
-    _immutable(db, folder)
+    immutable(db, folder)
     try:
         out = runner.invoke(main, ["override", "1", "correct", "--db", str(db)])
     finally:
-        _mutable(db, folder)
+        mutable(db, folder)
     one_line_error(out, str(db))
     assert db.read_bytes() == before
 

@@ -81,7 +81,7 @@ def batch(input_path, output_path, input_format, output_format, answer_column, q
     try:
         summary = job.run(input_path, output_path, input_format, output_format, resume=resume)
     except KeyboardInterrupt:
-        raise GraderError("interrupted; finished rows are kept, continue with --resume") from None
+        raise GraderError(_interrupted(job.finished, output_path)) from None
     finally:
         if bar is not None:
             bar.close()
@@ -97,3 +97,13 @@ def batch(input_path, output_path, input_format, output_format, answer_column, q
         mean = "n/a" if s["mean_score"] is None else f"{s['mean_score']:.3f}"
         click.echo(f"{s['rows']} rows, {s['errors']} errors; labels: {labels}; mean score {mean}; "
                    f"slowest step: {s['slowest_step']} ({s['seconds'].get(s['slowest_step'], 0):.1f}s)", err=True)
+
+
+def _interrupted(finished: int, output_path: str) -> str:
+    """What Ctrl-C leaves: rows to continue from with --resume, or nothing."""
+    rows = f"{finished} finished row{'s' if finished != 1 else ''}"
+    if output_path == "-":
+        return f"interrupted; {rows} written to stdout (--resume needs an output file: -o FILE)"
+    if not finished:
+        return "interrupted before any row was finished; no output was written, run it again to start over"
+    return f"interrupted; the {rows} are kept in {output_path}.part, continue with --resume"

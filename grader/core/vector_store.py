@@ -7,8 +7,8 @@ questions and references also keep the token vectors and character offsets behin
 KB a token), which span pooling needs. The store is SQLite; arrays are raw float32 / int64 bytes
 read back with `numpy.frombuffer`, so opening a cache file never executes code. Rubrics drafted
 for questions without a rubric file are kept too, as JSON that the caller validates like a rubric
-file. A cache that cannot be opened or written is switched off, not an error: it only ever saves
-time.
+file. A cache that cannot be opened is switched off, not an error: it only ever saves time. One
+in a folder that cannot be written (a shared, read-only cache) is read and never updated.
 
 Every entry is stored with a checksum (blake2b over its model, key and bytes) and read back only
 if the checksum matches, the sizes fit the model's dimension and every number is finite; anything
@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.core.encoded import Encoded
+from grader.errors import GraderError
 from grader.settings import CACHE_ENV
 
 
@@ -75,6 +76,7 @@ class VectorStore:
         self.dim = dim
         self._db: sqlite3.Connection | None = None
         self.disabled = False
+        self.read_only = False      # its file or folder cannot be written: read, never updated
         self.hits = 0
         self.misses = 0
 
@@ -82,6 +84,13 @@ class VectorStore:
         if self._db is None and not self.disabled:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                pass
+            if not (os.access(self.path.parent, os.W_OK) and (not self.path.exists() or os.access(self.path, os.W_OK))):
+                self._db = self._open_read_only()
+                self.disabled = self._db is None
+                return self._db
+            try:
                 db = sqlite3.connect(self.path, timeout=5, check_same_thread=False)
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, key BLOB NOT NULL, "
@@ -99,6 +108,25 @@ class VectorStore:
             except (sqlite3.Error, OSError):
                 self.disabled = True
         return self._db
+
+    def _open_read_only(self) -> sqlite3.Connection | None:
+        """The file opened for reading only, or None. `immutable`: SQLite would otherwise need to
+        create the WAL's shared-memory file beside it, which a read-only folder refuses."""
+        if not self.path.is_file():
+            return None
+        try:
+            db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
+                                 check_same_thread=False)
+            for table in _COLUMNS:
+                db.execute(f"SELECT checksum FROM {table} LIMIT 1").fetchall()
+        except sqlite3.Error:
+            return None
+        self.read_only = True
+        return db
+
+    def _writable(self) -> sqlite3.Connection | None:
+        db = self._connect()
+        return None if self.read_only else db
 
     def _select(self, db, what: str, texts: list[str]):
         """(text, *columns) of the stored texts among `texts`; `what` is "columns FROM table"."""
@@ -173,7 +201,7 @@ class VectorStore:
                        truncated=bool(truncated), model=self.model)
 
     def put_encoded_many(self, items: list[Encoded]) -> None:
-        db = self._connect()
+        db = self._writable()
         if db is None or not items:
             return
         rows = []
@@ -190,7 +218,7 @@ class VectorStore:
             self.disabled = True
 
     def put_many(self, items: dict[str, np.ndarray]) -> None:
-        db = self._connect()
+        db = self._writable()
         if db is None or not items:
             return
         rows = []
@@ -219,7 +247,7 @@ class VectorStore:
             return None
 
     def put_draft(self, key: str, body: dict) -> None:
-        db = self._connect()
+        db = self._writable()
         if db is None:
             return
         try:
@@ -259,7 +287,7 @@ class VectorStore:
 
     def purge_damaged(self) -> int:
         """Delete every entry that fails its checks; returns how many there were."""
-        db = self._connect()
+        db = self._writable()
         if db is None:
             return 0
         try:
@@ -282,12 +310,16 @@ class VectorStore:
         except sqlite3.Error:
             db, counts, texts, drafts = None, {}, {}, {}
         size = self.path.stat().st_size if self.path.is_file() else 0
-        return {"path": str(self.path), "usable": db is not None, "vectors": counts, "texts_with_tokens": texts,
+        return {"path": str(self.path), "usable": db is not None, "read_only": self.read_only, "vectors": counts, "texts_with_tokens": texts,
                 "drafted_rubrics": drafts, "damaged": self.damage() if db else 0, "bytes": size}
 
     def clear(self) -> int:
-        """Delete everything stored (of all models); returns how many entries there were."""
+        """Delete everything stored (of all models); returns how many entries there were. A
+        read-only cache is a GraderError: nothing can be deleted."""
         db = self._connect()
+        if self.read_only:
+            raise GraderError(f"{self.path}: the cache is read-only (its folder {self.path.parent} or the file "
+                              "cannot be written); it was left as it is")
         if db is None:
             return 0
         with db:

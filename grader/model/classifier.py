@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.errors import DataError, read_whole
+from grader.files import write_atomically
 from grader.settings import MAX_MODEL_BYTES
 
 FORMAT = "grader-model/1"
@@ -261,9 +262,7 @@ class GradingModel:
     def save(self, path: str | Path) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=False), encoding="utf-8")
-        tmp.replace(path)
+        write_atomically(path, json.dumps(self.to_dict(), indent=1, sort_keys=False))
 
     @classmethod
     def from_dict(cls, d: dict, path: str = "<model>") -> "GradingModel":

@@ -54,12 +54,14 @@ def restore_formula(value: str) -> str:
     return value
 
 
-def _not_text(path: str, head: bytes, fmt: str | None) -> str | None:
-    """What a binary file given as rows is, and how to proceed; None when it is none of these."""
+def _not_text(path: str, head: bytes, fmt: str | None, shown: str | None = None) -> str | None:
+    """What a binary file given as rows is, and how to proceed; None when it is none of these.
+    The file is `path`, named `shown` in the message."""
+    shown = shown or path
     what = (fmt or "csv").upper() if fmt in (None, "csv", "jsonl") else "CSV or JSONL"
     if head.startswith(b"PAR1"):
         named = "" if fmt == "parquet" else f", not {what}"
-        return (f"{path} is a Parquet file{named}: Parquet input is not supported; export it as CSV or "
+        return (f"{shown} is a Parquet file{named}: Parquet input is not supported; export it as CSV or "
                 "JSONL (e.g. pandas.read_parquet(path).to_csv(...))")
     if head.startswith(b"PK\x03\x04"):
         import zipfile
@@ -70,44 +72,47 @@ def _not_text(path: str, head: bytes, fmt: str | None) -> str | None:
         except (zipfile.BadZipFile, OSError, ValueError):
             excel = False
         if not excel:
-            return f"{path} is a zip archive, not {what}: unpack it and give the {what} file inside"
-        return (f"{path} is an Excel workbook, not {what}: save it as CSV (File > Save As > CSV UTF-8) "
+            return f"{shown} is a zip archive, not {what}: unpack it and give the {what} file inside"
+        return (f"{shown} is an Excel workbook, not {what}: save it as CSV (File > Save As > CSV UTF-8) "
                 "or export it")
     if head.startswith(b"\xd0\xcf\x11\xe0"):
-        return (f"{path} is an Excel workbook (old .xls format), not {what}: save it as CSV "
+        return (f"{shown} is an Excel workbook (old .xls format), not {what}: save it as CSV "
                 "(File > Save As > CSV UTF-8) or export it")
     return None
 
 
-def _open_text(path: str, fmt: str | None = None):
-    """A text stream over the input; the file is checked to be UTF-8 first (streaming, so a
-    large file is never held in memory) so a bad encoding stops the job before any output."""
+def _open_text(path: str, fmt: str | None = None, name: str | None = None):
+    """A text stream over the input, and its name for messages (`name`, else the path: a spooled
+    copy of stdin or a FIFO is named as the input it copies); the file is checked to be UTF-8
+    first (streaming, so a large file is never held in memory) so a bad encoding stops the job
+    before any output."""
     if path == "-":
         return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="strict", newline=""), "<stdin>"
+    shown = name or path
     p = Path(path)
     if not p.exists():
-        raise GraderError(f"{path}: file not found")
+        raise GraderError(f"{shown}: file not found")
     if p.is_dir():
-        raise GraderError(f"{path}: is a directory, not a file")
+        raise GraderError(f"{shown}: is a directory, not a file")
     try:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
         offset = 0
         with open(p, "rb") as f:
             while chunk := f.read(1 << 20):
-                if offset == 0 and (binary := _not_text(path, chunk[:8], fmt)) is not None:
+                if offset == 0 and (binary := _not_text(path, chunk[:8], fmt, shown)) is not None:
                     raise GraderError(binary)
                 try:
                     decoder.decode(chunk)
                 except UnicodeDecodeError as exc:
-                    raise GraderError(f"{path}: not UTF-8 text (byte {offset + exc.start}); "
+                    raise GraderError(f"{shown}: not UTF-8 text (byte {offset + exc.start}); "
                                       "save the file as UTF-8") from None
                 offset += len(chunk)
         decoder.decode(b"", final=True)
-        return open(p, encoding="utf-8-sig", errors="strict", newline=""), path
+        return open(p, encoding="utf-8-sig", errors="strict", newline=""), shown
     except UnicodeDecodeError:
-        raise GraderError(f"{path}: not UTF-8 text (truncated character at the end)") from None
+        raise GraderError(f"{shown}: not UTF-8 text (truncated character at the end)") from None
     except OSError as exc:
-        raise GraderError(f"{path}: cannot read ({exc.strerror})") from None
+        raise GraderError(f"{shown}: cannot read ({exc.strerror})") from None
 
 
 def _allow_long_fields():
@@ -118,7 +123,8 @@ def _allow_long_fields():
 
 def _read_csv(stream, source, chunk_size):
     _allow_long_fields()
-    reader = csv.DictReader(stream)
+    lines = _Lines(stream)
+    reader = csv.DictReader(lines)
     try:
         header = reader.fieldnames
     except csv.Error as exc:
@@ -129,14 +135,18 @@ def _read_csv(stream, source, chunk_size):
     if twice is not None:
         # A row is a dict by column name: one of the two columns would vanish from the output.
         raise GraderError(f"{source}: column '{twice}' appears twice in the header; rename one")
-    chunk, seen, suspect, line = [], 0, None, reader.line_num
+    lines.clear()
+    chunk, seen, line = [], 0, reader.line_num
     try:
         for row in reader:
             start, line = line + 1, reader.line_num
-            # A quote never closed swallows the rest of the file into one field: a record that
-            # spans lines that read as rows of this header. Held back until the next record
-            # shows it did not run to the end of the file.
-            suspect = start if line > start and _swallows_rows(row, len(header)) else None
+            if line > start and _swallows_rows(row, len(header)) and not _well_quoted(lines.text()):
+                # A quote left open runs on to the next quote in the file (or its end): the rows
+                # between vanish into one field. A real multi-line answer is quoted as CSV quotes it.
+                raise GraderError(f"{source}: line {start}: a quote opened in this row does not close where its "
+                                  f"field ends, so the {line - start} lines after it would be read as one "
+                                  f"field; fix the quote")
+            lines.clear()
             extra = row.pop(None, None)
             row = {k: ("" if v is None else v) for k, v in row.items()}
             if extra:
@@ -146,18 +156,48 @@ def _read_csv(stream, source, chunk_size):
                                 f"{len(header)} (an unquoted comma?); the extra ones are in {EXTRA_FIELDS}")
             chunk.append(row)
             seen += 1
-            if len(chunk) >= chunk_size and suspect is None:
+            if len(chunk) >= chunk_size:
                 yield chunk
                 chunk = []
     except csv.Error as exc:
         raise GraderError(f"{source}: line {reader.line_num}: malformed CSV ({exc})") from None
-    if suspect is not None:
-        raise GraderError(f"{source}: line {suspect}: a quote opened in this row is never closed, so the "
-                          f"{line - suspect} lines after it would be read as one field; fix the quote")
     if chunk:
         yield chunk
     if seen == 0:
         raise GraderError(f"{source}: no rows after the header")
+
+
+class _Lines:
+    """The lines of a stream as a csv reader takes them, kept until `clear()`: the text of the
+    record just read."""
+
+    def __init__(self, stream):
+        self._lines, self._next = [], iter(stream).__next__
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = self._next()
+        self._lines.append(line)
+        return line
+
+    def text(self) -> str:
+        return "".join(self._lines)
+
+    def clear(self):
+        self._lines.clear()
+
+
+def _well_quoted(record: str) -> bool:
+    """Whether the text of a record is strict CSV: every quoted field closes, and closes just
+    before a comma or the end of its line (the lenient reader reads on past both)."""
+    try:
+        for _ in csv.reader(io.StringIO(record, newline=""), strict=True):
+            pass
+    except csv.Error:
+        return False
+    return True
 
 
 def _swallows_rows(row: dict, width: int) -> bool:
@@ -241,12 +281,12 @@ def _valid_text(obj: dict, lineno: int) -> dict:
     return out
 
 
-def input_columns(path: str, fmt: str) -> list[str]:
+def input_columns(path: str, fmt: str, name: str | None = None) -> list[str]:
     """Every column of the input's rows, in order of first appearance (a CSV header, then the
     extra-fields column if a row is ragged; the union of JSONL keys): one streaming pass that reads
     and grades nothing, so that a CSV output's header holds every column of every row."""
     seen: dict = {}
-    for chunk in read_rows(path, fmt, 4096):
+    for chunk in read_rows(path, fmt, 4096, name):
         for row in chunk:
             if len(row) != len(seen) or not row.keys() <= seen.keys():
                 seen.update(dict.fromkeys(row))
@@ -386,10 +426,12 @@ def output_format(output_path: str, out_fmt: str | None, in_fmt: str) -> str:
     return out_fmt
 
 
-def read_rows(path: str, fmt: str | None = None, chunk_size: int = 512) -> Iterator[list[dict]]:
-    """Yield lists of row dicts (all values str, or list for JSONL reference_answers)."""
+def read_rows(path: str, fmt: str | None = None, chunk_size: int = 512,
+              name: str | None = None) -> Iterator[list[dict]]:
+    """Yield lists of row dicts (all values str, or list for JSONL reference_answers); messages
+    name the file `name` if given."""
     fmt = fmt or detect_format(path)
-    stream, source = _open_text(path, fmt)
+    stream, source = _open_text(path, fmt, name)
     try:
         spec = FORMATS.get(fmt)
         if spec is None or spec.read is None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grader.files import write_atomically
 from grader.model.metrics import reliability_bins
 
 SYSTEM_NAMES = {"calibrated": "Calibrated (this model)", "default": "Bundled default model",
@@ -214,9 +215,7 @@ def write_calibration_report(run, path) -> Path:
              + f". Evaluation: {how}.</p>")
     text = render("Calibration report", intro, data, systems, probas, run.predictions, run.per_question,
                   run.importance, run.concepts)
-    path = Path(path)
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_atomically(path, text)
 
 
 def write_eval_report(data, metrics, proba, t_pred, per_question, concepts, model_name, path) -> Path:
@@ -224,6 +223,4 @@ def write_eval_report(data, metrics, proba, t_pred, per_question, concepts, mode
              f"{len(data)} answers to {len(set(data.keys))} questions; no training.</p>")
     text = render("Evaluation report", intro, data, {"model": metrics}, {"model": proba}, (proba, t_pred),
                   per_question, None, concepts)
-    path = Path(path)
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_atomically(path, text)

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import gc
 import json
+import os
+import re
+import stat
 import sys
 import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from contextlib import ExitStack
 from typing import Iterator
 
 from grader.errors import GraderError
+from grader.files import spooled, write_atomically
 from grader.settings import MAX_ANSWER_CHARS
 from grader.signals.cohort import CohortStats, uses_cohort
 from grader.bank.questions import question_key
@@ -25,7 +30,7 @@ from grader.workflows.formats import (FORMATS, GRADER_PREFIX, PROBLEM, _Writer, 
                                       output_format, read_rows)
 from grader.workflows.paths import refuse_path_collisions, refuse_unwritable_outputs
 from grader.workflows.rows import COLUMN_OPTIONS, ColumnMap, missing_column, question_for
-from grader.workflows.batch.resume import OutputLock, _input_identity, _resume_point, batch_outputs
+from grader.workflows.batch.resume import OutputLock, _input_identity, _resume_point, batch_outputs, finished_rows
 
 OUTPUT_COLUMNS = ["score", "label", "confidence", "matched_concepts", "missed_concepts",
                   "contradicted_concepts", "feedback", "status", "message"]
@@ -104,6 +109,8 @@ class BatchJob:
         self.keep_records = False
         self._input_keys: dict = {}     # every column name of the input rows so far, in order
         self._names = {col: col for col in GRADER_COLUMNS}   # the output name of each grader column
+        self._shown = None      # the input as messages name it (not the spooled copy read)
+        self.finished = 0       # rows graded and checkpointed, an interrupted run's included
 
     def _note_keys(self, row: dict):
         """Take in a row's column names: a grader column that the input has too is written as
@@ -125,6 +132,7 @@ class BatchJob:
 
     def run(self, input_path: str, output_path: str, in_fmt=None, out_fmt=None, resume=False) -> BatchSummary:
         summary = BatchSummary()
+        self.finished = 0
         in_fmt = in_fmt or detect_format(input_path)
         out_fmt = output_format(output_path, out_fmt, in_fmt)
         # Before anything is written: `batch IN -o IN` would truncate its own input.
@@ -145,29 +153,50 @@ class BatchJob:
         source = _input_identity(input_path)
         if resume and not to_stdout and checkpoint.exists() and part.exists():
             done = _resume_point(checkpoint, part, part_fmt, source)
-            summary.resumed_from = done
-        spooled, cohort, header = None, None, None
+            summary.resumed_from = self.finished = done
+        cohort, header = None, None
         needs_pass = uses_cohort(self.grader.model) or part_fmt == "csv"
-        try:
-            if input_path == "-" and needs_pass:
-                # A first pass over the input is needed, and stdin can be read only once.
-                spooled = _spool_stdin(final)
-                input_path = str(spooled)
+        self._shown = "<stdin>" if input_path == "-" else input_path
+        with ExitStack() as stack:
+            # Reading a file twice (its UTF-8 check, a first pass) reads a FIFO's writer's data
+            # once, then waits for another writer forever; stdin is read twice only for a first pass.
+            if _read_once(input_path) or (input_path == "-" and needs_pass):
+                stream = sys.stdin.buffer if input_path == "-" else stack.enter_context(open(input_path, "rb"))
+                input_path = stack.enter_context(spooled(stream, final))
             if input_path != "-":
                 # Every input column, for a CSV header that holds each row's columns and for grader
                 # columns named alike on every row (`grader_label` on all rows if any row has `label`).
-                self._note_keys(dict.fromkeys(input_columns(input_path, in_fmt)))
+                self._note_keys(dict.fromkeys(input_columns(input_path, in_fmt, name=self._shown)))
                 if part_fmt == "csv":
                     header = self._output_header()
+            if done:
+                self._count_finished(part, part_fmt, done, summary)
             if uses_cohort(self.grader.model):   # this file's answers, never a previous job's
                 t = time.perf_counter()
                 cohort = self.gather_cohort(input_path, in_fmt)
                 summary.seconds["cohort"] += time.perf_counter() - t
             return self._write(input_path, output_path, in_fmt, out_fmt, done, summary, cohort, header,
                                checkpoint, source)
-        finally:
-            if spooled:
-                spooled.unlink(missing_ok=True)
+
+    def _count_finished(self, part: Path, fmt: str, done: int, summary: BatchSummary):
+        """Count the rows an interrupted run finished into the summary, so that it tells of every
+        row of the output, not only of those graded now. The grader's column of a name is the last
+        of its `grader_` forms in the row: its columns follow the input's."""
+        def last(row, col):
+            names = [k for k in row if re.fullmatch(f"(?:{GRADER_PREFIX})*{col}", k)]
+            return row[names[-1]] if names else None
+
+        for row in finished_rows(part, fmt, done):
+            status = last(row, "status")
+            if status == "error":
+                summary.errors += 1
+            elif status == "ok":
+                summary.labels[last(row, "label")] += 1
+                try:
+                    summary.score_sum += float(last(row, "score"))
+                    summary.scored += 1
+                except (TypeError, ValueError):
+                    pass
 
     def _output_header(self) -> list[str]:
         """The CSV header: every input column, then the grader's columns as named for this input."""
@@ -201,13 +230,16 @@ class BatchJob:
                     writer.write(out_rows)
                     summary.seconds["writing"] += time.perf_counter() - t
                     if checkpoint:
-                        checkpoint.write_text(json.dumps({"rows_done": seen, **source}))
+                        # Replaced whole: a checkpoint cut short by a full disk or a kill would
+                        # make the finished rows impossible to resume.
+                        write_atomically(checkpoint, json.dumps({"rows_done": seen, **source}))
+                    self.finished = seen
                     if self.progress:
                         self.progress(len(rows))
                 seen = max(seen, done)
-            except GraderError:
-                # Bad input found before a single row was graded: no partial output to resume from.
-                nothing_graded = seen == 0 and done == 0
+            except (GraderError, KeyboardInterrupt):
+                # Bad input found, or Ctrl-C, before a single row was graded: nothing to resume from.
+                nothing_graded = self.finished == 0
                 raise
             finally:
                 if not to_stdout:
@@ -237,9 +269,9 @@ class BatchJob:
         own_size = embedder.cache_size
         seen, checked = 0, False
         try:
-            for rows in _short_tail_joined(read_rows(input_path, in_fmt, window), window):
+            for rows in _short_tail_joined(read_rows(input_path, in_fmt, window, name=self._shown), window):
                 if not checked:
-                    self._check_columns(rows[0], input_path, in_fmt)
+                    self._check_columns(rows[0], self._shown or input_path, in_fmt)
                     checked = True
                 first = seen
                 seen += len(rows)
@@ -278,9 +310,9 @@ class BatchJob:
         embeds the answers; only per-question sums are kept)."""
         stats = CohortStats()
         checked = False
-        for chunk in read_rows(input_path, in_fmt, self.chunk_size):
+        for chunk in read_rows(input_path, in_fmt, self.chunk_size, name=self._shown):
             if not checked:
-                self._check_columns(chunk[0], input_path, in_fmt)
+                self._check_columns(chunk[0], self._shown or input_path, in_fmt)
                 checked = True
             items = self._gradable(chunk, [self.question_for(row) for row in chunk])
             if items:
@@ -356,12 +388,9 @@ class BatchJob:
         return [row for row, _ in out]
 
 
-def _spool_stdin(near: Path | None) -> Path:
-    import shutil
-    import tempfile
-
-    folder = near.parent if near is not None else None
-    fd, name = tempfile.mkstemp(prefix=".grader-stdin-", dir=folder)
-    with open(fd, "wb") as out:
-        shutil.copyfileobj(sys.stdin.buffer, out)
-    return Path(name)
+def _read_once(path: str) -> bool:
+    """Whether the input is a FIFO (a named pipe, `<(command)`), which can be read only once."""
+    try:
+        return path != "-" and stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False        # a missing file is named as such when it is opened

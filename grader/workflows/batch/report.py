@@ -6,6 +6,7 @@ import html
 from collections import defaultdict
 from pathlib import Path
 
+from grader.files import write_atomically
 from grader.workflows.reports import png_base64, pyplot
 
 
@@ -65,4 +66,4 @@ td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px;vertical-align:top}}
 <table><tr><th>question</th><th>answer</th><th>label</th><th>confidence</th><th>score</th></tr>
 {''.join(f"<tr><td>{e(r['question_id'])}</td><td>{e(r['answer'])}</td><td>{e(r['label'])}</td><td>{r['confidence']:.2f}</td><td>{r['score']:.2f}</td></tr>" for r in unsure)}
 </table></body></html>"""
-    Path(path).write_text(page, encoding="utf-8")
+    write_atomically(path, page)

@@ -128,3 +128,13 @@ def _truncate_to_rows(part: Path, fmt: str, rows: int) -> int:
             kept += 1
     tmp.replace(part)
     return max(0, kept - 1) if fmt == "csv" else kept
+
+
+def finished_rows(part: Path, fmt: str, rows: int):
+    """The first `rows` rows of an interrupted run's .part file, as dicts (streamed)."""
+    with open(part, encoding="utf-8", newline="") as f:
+        if fmt == "csv":
+            _allow_long_fields()
+            yield from itertools.islice(csv.DictReader(f), rows)
+        else:
+            yield from map(json.loads, itertools.islice(f, rows))

@@ -24,6 +24,7 @@ import numpy as np
 
 from grader.core.embedding import get_embedder
 from grader.errors import GraderError
+from grader.files import atomic_directory
 from grader.grading import Grader
 from grader.signals.cohort import gather_cohort, uses_cohort
 from grader.signals.memory import MEMORY_FILE, AnswerMemory, memory_features
@@ -154,15 +155,21 @@ def _inner_fold_warnings(model, data: LabelledData) -> list[str]:
             f"to be over-confident on new {data.group_by}s"]
 
 
+# What a model directory holds: one that holds nothing else is replaced whole by a new calibration.
+MODEL_FILES = frozenset({"model.json", MEMORY_FILE, "report.html"})
+
+
 def save_run(run: CalibrationRun, out_dir) -> Path:
+    """Write the model directory: its files land together (a model never beside the answer memory
+    of another), or, on an error, the previous directory stays as it was."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise GraderError(f"{out}: exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    run.model.save(out / "model.json")
-    if run.memory is not None:
-        run.memory.save(out / MEMORY_FILE)
-    write_calibration_report(run, out / "report.html")
+    with atomic_directory(out, own=MODEL_FILES) as new:
+        run.model.save(new / "model.json")
+        if run.memory is not None:
+            run.memory.save(new / MEMORY_FILE)
+        write_calibration_report(run, new / "report.html")
     return out
 
 
