@@ -17,9 +17,12 @@ are labelled correct/incorrect: there the machine's `partial` counts as incorrec
 The simulated reviewer answers with the gold label:
 * one by one (file order / least confident first): every answer looked at is one decision;
 * grouped: the groups of `grader review` (grader.workflows.review.grouping, the grader's MiniLM
-  vectors) in its queue order; a group decision gives every member the gold label of the group's
-  representative; once every group is decided, members whose gold label differs from their
-  group's are split off one decision each (groups in queue order, least confident first).
+  vectors) in its queue order; at each group the reviewer reads every member, splits off those
+  whose gold label differs from the group's majority (one decision each) and labels the rest with
+  one key, as the terminal UI does. Reading is not counted as a decision; the answers read are
+  reported beside the decisions. Variants: distance thresholds 0.25 / 0.5 (the default) / 0.7;
+  groups made within each machine label; and, as the ablation of meaning, groups that are just
+  the machine's labels (every answer of a question with the same machine label in one group).
 Per question: the decisions after which agreement first reaches 95% (the reviewer stops there).
 Overall: decisions per 100 answers; and the curve of agreement over all sampled answers when every
 question gets the same number of decisions per 100 of its answers. Writes eval/results/review.json
@@ -34,6 +37,7 @@ import math
 import random
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -49,7 +53,9 @@ from grader.workflows.review.grouping import DEFAULT_THRESHOLD, group_answers, p
 
 SOURCES = ("mohler", "scientsbank", "beetle", "saf")
 TARGET = 0.95
-THRESHOLDS = (0.15, 0.25, 0.35)
+# (name, threshold, groups made within each machine label)
+GROUPINGS = (("grouped_0.25", 0.25, False), ("grouped_0.5", 0.5, False), ("grouped_0.7", 0.7, False),
+             ("grouped_by_label_0.5", 0.5, True), ("machine_label_only", 2.0, True))
 
 
 def sample(rows, n_questions: int, max_answers: int, seed: int) -> dict[str, list]:
@@ -103,15 +109,36 @@ def to_gold_scale(label: str, two_way: bool) -> str:
 
 
 def actions_one_by_one(order, gold):
-    return [([i], gold[i]) for i in order]
+    """(answers labelled, label, answers read) per decision: one answer read and labelled each."""
+    return [([i], gold[i], 1) for i in order]
 
 
-def actions_grouped(answers, vectors, gold, threshold):
-    groups = group_answers(answers, vectors, threshold)
+def groups_of(answers, vectors, threshold, by_machine_label=False):
+    """`grader review`'s groups; with `by_machine_label`, made separately among the answers of each
+    machine label (at a threshold of 2, the largest cosine distance, groups are the machine's labels)."""
+    if not by_machine_label:
+        return group_answers(answers, vectors, threshold)
+    groups = []
+    for label in sorted({a.label for a in answers}):
+        idx = [i for i, a in enumerate(answers) if a.label == label]
+        for g in group_answers([answers[i] for i in idx], vectors[idx], threshold):
+            g.members, g.representative = [idx[m] for m in g.members], idx[g.representative]
+            groups.append(g)
+    return groups
+
+
+def actions_grouped(answers, vectors, gold, threshold, by_machine_label=False):
+    """The review of `grader review`: groups in its queue order; at each, the reviewer reads its
+    members, splits off those whose gold label differs from the group's majority (one decision
+    each) and labels the rest with one key."""
+    groups = groups_of(answers, vectors, threshold, by_machine_label)
     queue = sorted(groups, key=lambda g: (-priority(g.members, answers), -len(g.members), g.members[0]))
-    acts = [(list(g.members), gold[g.representative]) for g in queue]
+    acts = []
     for g in queue:
-        acts += [([i], gold[i]) for i in g.members if gold[i] != gold[g.representative]]
+        label = Counter(gold[i] for i in g.members).most_common(1)[0][0]
+        odd = [i for i in g.members if gold[i] != label]
+        acts += [([i], gold[i], len(g.members) if k == 0 else 0) for k, i in enumerate(odd)]
+        acts.append(([i for i in g.members if i not in odd], label, 0 if odd else len(g.members)))
     return acts, len(groups)
 
 
@@ -120,7 +147,7 @@ def curve(start: list[str], gold: list[str], actions) -> list[int]:
     current = list(start)
     agree = sum(c == g for c, g in zip(current, gold))
     out = [agree]
-    for idx, label in actions:
+    for idx, label, _ in actions:
         for i in idx:
             agree += (label == gold[i]) - (current[i] == gold[i])
             current[i] = label
@@ -136,6 +163,7 @@ def to_target(points: list[int], n: int) -> int:
 def summarise(per_question: list[dict], name: str) -> dict:
     n = sum(q["answers"] for q in per_question)
     decisions = sum(q[name]["to_95"] for q in per_question)
+    read = sum(q[name]["read"] for q in per_question)
     budgets = list(range(0, 101))
     agreement = []
     for b in budgets:
@@ -147,6 +175,7 @@ def summarise(per_question: list[dict], name: str) -> dict:
     first = next((b for b, a in zip(budgets, agreement) if a >= TARGET), None)
     within = sum(q[name]["to_95"] <= 0.25 * q["answers"] for q in per_question)
     return {"decisions_per_100_to_95_each_question": round(100 * decisions / n, 1),
+            "answers_read_per_100_to_95_each_question": round(100 * read / n, 1),
             "questions_at_95_within_25_per_100": f"{within}/{len(per_question)}",
             "budget_per_100_for_95_overall": first,
             "agreement_at_budget": {str(b): round(agreement[b], 4) for b in (0, 5, 10, 15, 20, 25, 30, 40, 50)},
@@ -172,7 +201,7 @@ def main():
     from grader.core.embedding import get_embedder
 
     embedder = get_embedder()
-    strategies = ["file_order", "low_confidence"] + [f"grouped_{t:g}" for t in THRESHOLDS]
+    strategies = ["file_order", "low_confidence"] + [name for name, _, _ in GROUPINGS]
     per_question = []
     for g, rs in questions.items():
         two_way = rs[0].source in ("scientsbank", "beetle")
@@ -185,11 +214,12 @@ def main():
              "machine_agreement": round(sum(s == x for s, x in zip(start, gold)) / len(rs), 4)}
         plans = {"file_order": actions_one_by_one(range(len(rs)), gold),
                  "low_confidence": actions_one_by_one(sorted(range(len(rs)), key=lambda i: (conf[i], i)), gold)}
-        for th in THRESHOLDS:
-            plans[f"grouped_{th:g}"], q[f"groups_{th:g}"] = actions_grouped(answers, vectors, gold, th)
+        for name, th, by_label in GROUPINGS:
+            plans[name], q[f"groups_{name}"] = actions_grouped(answers, vectors, gold, th, by_label)
         for name, acts in plans.items():
             points = curve(start, gold, acts)
-            q[name] = {"to_95": to_target(points, len(rs)), "curve": points}
+            k = to_target(points, len(rs))
+            q[name] = {"to_95": k, "read": sum(a[2] for a in acts[:k]), "curve": points}
         per_question.append(q)
 
     results = {"what": "decisions a reviewer answering with the gold label needs to reach 95% agreement with gold",
@@ -202,24 +232,25 @@ def main():
                "machine_agreement": round(sum(q["machine_agreement"] * q["answers"] for q in per_question) / n_answers, 4),
                "grading_seconds": round(grading_seconds, 1),
                "default_threshold": DEFAULT_THRESHOLD,
-               "groups_per_100_answers": {f"{th:g}": round(100 * sum(q[f"groups_{th:g}"] for q in per_question)
-                                                           / n_answers, 1) for th in THRESHOLDS},
+               "groups_per_100_answers": {name: round(100 * sum(q[f"groups_{name}"] for q in per_question)
+                                                      / n_answers, 1) for name, _, _ in GROUPINGS},
                "overall": {name: summarise(per_question, name) for name in strategies},
                "by_source": {s: {name: summarise([q for q in per_question if q["source"] == s], name)
                                  for name in strategies} for s in SOURCES}}
     for s in SOURCES:
         for name in strategies:
             results["by_source"][s][name].pop("curve")
-    results["per_question"] = [{k: (v["to_95"] if isinstance(v, dict) else v) for k, v in q.items()}
-                               for q in per_question]
+    results["per_question"] = [{k: ({"to_95": v["to_95"], "read": v["read"]} if isinstance(v, dict) else v)
+                                for k, v in q.items()} for q in per_question]
     args.out.write_text(json.dumps(results, indent=1) + "\n")
 
-    cols = ("decisions_per_100_to_95_each_question", "budget_per_100_for_95_overall", "questions_at_95_within_25_per_100")
+    cols = ("decisions_per_100_to_95_each_question", "answers_read_per_100_to_95_each_question",
+            "budget_per_100_for_95_overall", "questions_at_95_within_25_per_100")
     print(f"machine agreement before review: {results['machine_agreement']:.3f}")
-    print(f"{'strategy':<16} " + "  ".join(cols))
+    print(f"{'strategy':<22} " + "  ".join(cols))
     for name in strategies:
         o = results["overall"][name]
-        print(f"{name:<16} " + "  ".join(str(o[c]) for c in cols))
+        print(f"{name:<22} " + "  ".join(str(o[c]) for c in cols))
     plot(results, strategies, args.out.with_name("review_curve.png"))
 
 

@@ -28,6 +28,9 @@ TENSOR_Q = "What is a tensor?"
 TENSOR_REF = "A multi-dimensional array of numbers."
 HEADER = ["question_id", "question", "reference_answer", "answer", "score", "label", "confidence",
           "matched_concepts", "missed_concepts", "contradicted_concepts", "feedback", "status", "message"]
+# The fixture's answers are written for groups at this distance (the default, 0.5, joins the two
+# dropout pairs into one mixed group).
+FINE = ["--threshold", "0.25"]
 MISSED = "randomly drops neurons; off at test time; prevents overfitting; prevents co-adaptation"
 
 # (question id, answer, machine label, confidence, missed concepts); as `grader batch` writes them.
@@ -63,7 +66,7 @@ def write_graded(path: Path, rows=GRADED, error_row=True) -> Path:
 
 
 def summary(runner, graded, *extra):
-    out = runner.invoke(main, ["review", str(graded), "--json", *extra])
+    out = runner.invoke(main, ["review", str(graded), "--json", *FINE, *extra])
     assert out.exit_code == 0, out.output
     return json.loads(out.stdout)
 
@@ -160,7 +163,7 @@ def test_group_decisions_label_every_member_and_a_stopped_review_continues(tmp_p
     assert (3, 4) in rows_by_group and (6, 7) in rows_by_group
 
     # Sitting 1: one group decision, then quit.
-    out = runner.invoke(main, ["review", str(graded)], input="c\nq\n")
+    out = runner.invoke(main, ["review", str(graded), *FINE], input="c\nq\n")
     assert out.exit_code == 0, out.output
     assert "2 answers marked correct" in out.output
     labels = exported(runner, graded, tmp_path)
@@ -168,7 +171,7 @@ def test_group_decisions_label_every_member_and_a_stopped_review_continues(tmp_p
 
     # Sitting 2 (a new process would see the same): the decided group is not asked again; the
     # next group is split: one answer alone, then the rest as a group; input ends mid-review.
-    out = runner.invoke(main, ["review", str(graded)], input="s\n1\ni\np\n")
+    out = runner.invoke(main, ["review", str(graded), *FINE], input="s\n1\ni\np\n")
     assert out.exit_code == 0, out.output
     assert "group 2 of" in out.output and "group 1 of" not in out.output
     s = summary(runner, graded)
@@ -179,7 +182,7 @@ def test_group_decisions_label_every_member_and_a_stopped_review_continues(tmp_p
     assert labels[GRADED[2][1]] == "incorrect" and labels[GRADED[3][1]] == "partial"
 
     # Undo takes back the whole latest decision, and only it.
-    out = runner.invoke(main, ["review", str(graded)], input="u\nq\n")
+    out = runner.invoke(main, ["review", str(graded), *FINE], input="u\nq\n")
     assert "undone: 1 answers" in out.output
     labels = exported(runner, graded, tmp_path)
     assert GRADED[3][1] not in labels and labels[GRADED[2][1]] == "incorrect"
@@ -189,7 +192,7 @@ def test_group_decisions_label_every_member_and_a_stopped_review_continues(tmp_p
 @pytest.mark.slow
 def test_export_is_labelled_data_calibrate_reads(tmp_path, runner):
     graded = write_graded(tmp_path / "graded.csv")
-    out = runner.invoke(main, ["review", str(graded)], input="c\np\ni\nc\ni\nq\n")
+    out = runner.invoke(main, ["review", str(graded), *FINE], input="c\np\ni\nc\ni\nq\n")
     assert out.exit_code == 0, out.output
     path = tmp_path / "labels.csv"
     out = runner.invoke(main, ["review", str(graded), "--export", str(path)])
@@ -211,7 +214,7 @@ def test_accepted_synonym_goes_to_a_rubric_copy_and_regrade_touches_only_that_qu
     bundled = Path(__file__).resolve().parent.parent / "grader" / "data" / "rubrics" / f"{DROPOUT}.yaml"
     bundled_before = bundled.read_bytes()
     # The first group (rows 1-2, graded incorrect for missing "prevents overfitting") is marked correct.
-    out = runner.invoke(main, ["review", str(graded), "--rubrics", str(rubrics)], input="c\ny\nq\n")
+    out = runner.invoke(main, ["review", str(graded), *FINE, "--rubrics", str(rubrics)], input="c\ny\nq\n")
     assert out.exit_code == 0, out.output
     assert "rubric suggestion for q004-035" in out.output and "added to" in out.output
     mine = (rubrics / f"{DROPOUT}.yaml").read_text()
@@ -252,7 +255,7 @@ def test_review_in_a_real_terminal_keys_split_and_ctrl_c(tmp_path, runner):
     grader_bin = Path(sys.executable).parent / "grader"
     socket = f"grader-review-{uuid.uuid4().hex[:8]}"
     tmux = ["tmux", "-L", socket]
-    script = f"HF_HUB_OFFLINE=1 {grader_bin} review {graded}; echo REVIEW-EXIT=$?; sleep 120"
+    script = f"HF_HUB_OFFLINE=1 {grader_bin} review {graded} {' '.join(FINE)}; echo REVIEW-EXIT=$?; sleep 120"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
     subprocess.run(tmux + ["-f", "/dev/null", "new-session", "-d", "-s", "rv", "-x", "160", "-y", "200",
                            "bash", "-c", script], check=True, env=env)

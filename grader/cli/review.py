@@ -49,7 +49,7 @@ def _read_key(prompt: str) -> str:
                    "use it later as --rubrics DIR). Without it no synonyms are proposed.")
 @click.option("--question", "question_id", help="Review only this question id.")
 @click.option("--threshold", type=click.FloatRange(0.01, 1.99), default=None,
-              help="Cosine distance within which answers are grouped (default 0.25; lower: smaller, purer groups).")
+              help="Cosine distance within which answers are grouped (default 0.5; lower: smaller, purer groups).")
 @bank_option
 @model_option
 @column_options
@@ -122,7 +122,7 @@ def _session(r):
                 click.echo(f"{len(members)} answers marked {r.keys[key]}.")
                 _suggest(r, members, r.keys[key])
             elif key == "s":
-                n = click.prompt("answer number", type=click.IntRange(1, min(len(undecided), 8)))
+                n = click.prompt("answer number", type=click.IntRange(1, len(undecided)))
                 label = r.keys.get(_read_key(f"label for row {r.answers[undecided[n - 1]].row} > "))
                 if label is None:
                     click.echo("no label given; nothing changed.")

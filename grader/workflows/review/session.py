@@ -21,7 +21,8 @@ from grader.workflows.review.regrade import record_fingerprints
 from grader.workflows.review.store import ReviewStore, review_db_path
 from grader.workflows.review.suggest import RubricSuggester, Suggestion
 
-SHOWN_MEMBERS = 8
+# Every member is listed (up to this many), so that any of them can be split off.
+SHOWN_MEMBERS = 200
 
 
 def label_keys(labels) -> dict[str, str]:
