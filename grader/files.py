@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
+from grader.errors import GraderError
+
 
 def _fsync_folder(folder: Path) -> None:
     """Make a rename in `folder` durable; a platform or file system that cannot is left as it is."""
@@ -42,11 +44,15 @@ def _temporary_beside(target: Path, make):
 @contextmanager
 def atomic_file(target, binary: bool = False, encoding: str = "utf-8", newline: str | None = None) -> Iterator[IO]:
     """An open file whose content replaces `target` when the block ends without an error; on an
-    error (or a kill) `target` is untouched and no temporary file remains. A new file gets mode
-    0o666 less the umask, as a file the user creates does; an existing file keeps its mode."""
-    target = Path(os.path.realpath(target))     # a link is written through, as open() would
+    error (or a kill) `target` is untouched and no temporary file remains; an OSError is a
+    GraderError naming `target`. A new file gets mode 0o666 less the umask, as a file the user
+    creates does; an existing file keeps its mode."""
+    given, target = target, Path(os.path.realpath(target))     # a link is written through, as open() would
     # os.open applies the umask to 0o666 (tempfile.mkstemp would make every file 0600).
-    tmp, fd = _temporary_beside(target, lambda p: os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        tmp, fd = _temporary_beside(target, lambda p: os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except OSError as exc:
+        raise GraderError(f"{given}: cannot write ({exc.strerror or exc})") from None
     try:
         with open(fd, "wb" if binary else "w", encoding=None if binary else encoding,
                   newline=None if binary else newline) as f:
@@ -58,6 +64,10 @@ def atomic_file(target, binary: bool = False, encoding: str = "utf-8", newline: 
         except FileNotFoundError:
             pass
         os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        # A write error names no file, and the temporary one is no name the user knows.
+        raise GraderError(f"{given}: cannot write ({exc.strerror or exc})") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
