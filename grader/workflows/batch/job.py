@@ -281,18 +281,46 @@ class BatchJob:
                 if seen <= done:
                     continue
                 rows, first = rows[max(0, done - first):], max(first, done)
-                t = time.perf_counter()
-                resolved = [self.question_for(row) for row in rows]
-                items = self._gradable(rows, resolved)
-                # The cache grows to hold the window's texts until its last chunk is graded, not
-                # beyond: the previous window's answers make room before the model runs.
-                embedder.cache_size = max(own_size, sum(map(len, self.grader.texts_of(items))))
-                self.grader.embed(items)
-                summary.seconds["embedding"] += time.perf_counter() - t
+                resolved = self._embed_window(rows, summary, own_size)
                 for at in range(0, len(rows), self.chunk_size):
                     yield first + at, rows[at:at + self.chunk_size], resolved[at:at + self.chunk_size]
         finally:
             embedder.cache_size = own_size
+
+    def _embed_window(self, rows: list[dict], summary: BatchSummary, own_size: int) -> list[tuple]:
+        """`question_for` of each row, with the gradable rows' texts through the model together
+        (the caller puts the embedder's cache size back to `own_size` when it is done)."""
+        t = time.perf_counter()
+        resolved = [self.question_for(row) for row in rows]
+        items = self._gradable(rows, resolved)
+        # The cache grows to hold the window's texts until its last chunk is graded, not
+        # beyond: the previous window's answers make room before the model runs.
+        self.grader.embedder.cache_size = max(own_size, sum(map(len, self.grader.texts_of(items))))
+        self.grader.embed(items)
+        summary.seconds["embedding"] += time.perf_counter() - t
+        return resolved
+
+    def grade_rows(self, rows: list[dict], first_row: int = 0, summary: BatchSummary | None = None,
+                   cohort=None) -> list[dict]:
+        """The output rows of `rows` (input rows as a reader gives them, from input row number
+        `first_row`), graded as `run` grades a file: windows of `window_size` rows through the
+        model together, then chunks of `chunk_size`; bad rows are error rows. Columns must have
+        been checked (`check_columns`); names of grader columns follow the keys noted so far."""
+        summary = summary if summary is not None else BatchSummary()
+        own_size = self.grader.embedder.cache_size
+        window = max(self.chunk_size, self.window_size)
+        out = []
+        try:
+            for start in range(0, len(rows), window):
+                block = rows[start:start + window]
+                resolved = self._embed_window(block, summary, own_size)
+                for at in range(0, len(block), self.chunk_size):
+                    out += self._grade_chunk(block[at:at + self.chunk_size], resolved[at:at + self.chunk_size],
+                                             summary, first_row + start + at, cohort)
+        finally:
+            self.grader.embedder.cache_size = own_size
+        summary.rows += len(rows)
+        return out
 
     def _gradable(self, rows: list[dict], resolved: list[tuple]) -> list[tuple]:
         """(question, answer cut as grading cuts it) for the rows that will be graded; `resolved`
@@ -318,6 +346,17 @@ class BatchJob:
             if items:
                 stats.add_answers(self.grader.embedder, [question_key(q) for q, _ in items], items)
         return stats
+
+    def check_columns(self, first_row: dict, source, fmt):
+        """Resolve the column names against an input's first row (or header), or raise a
+        GraderError naming the file and the option to give."""
+        self._check_columns(first_row, source, fmt)
+
+    def note_columns(self, names):
+        """Take in an input's column names, so that grader columns named like one of them are
+        written as `grader_<name>`; the output name of each grader column after that."""
+        self._note_keys(dict.fromkeys(names))
+        return dict(self._names)
 
     def _check_columns(self, first_row: dict, source, fmt):
         if PROBLEM in first_row and fmt == "jsonl":
