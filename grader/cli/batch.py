@@ -151,10 +151,13 @@ def _batch_dask(input_path, output_path, input_format, output_format, columns_gi
     import logging
     import os
 
-    from grader.workflows.batch.distributed import run_dask
+    from grader.workflows.batch.distributed import DaskJob
     from grader.workflows.rows import ColumnMap
 
-    columns = ColumnMap(*columns_given)
+    # Bad input is an error before a cluster starts.
+    job = DaskJob(input_path, output_path, ColumnMap(*columns_given), in_fmt=input_format, bank_dir=bank_dir,
+                  rubrics_dir=rubrics_dir, model_path=model_path, partition_rows=partition_rows,
+                  chunk_size=chunk_size, retries=retries)
     bar = None
     if not quiet and sys.stderr.isatty():
         from tqdm import tqdm
@@ -180,9 +183,7 @@ def _batch_dask(input_path, output_path, input_format, output_format, columns_gi
                                    processes=True, dashboard_address=None, silence_logs=logging.ERROR)
             client = Client(cluster)
         with client:
-            summary = run_dask(client, input_path, output_path, columns, in_fmt=input_format, bank_dir=bank_dir,
-                               rubrics_dir=rubrics_dir, model_path=model_path, partition_rows=partition_rows,
-                               chunk_size=chunk_size, retries=retries, resume=resume, progress=progress)
+            summary = job.run(client, resume=resume, progress=progress)
     except KeyboardInterrupt:
         raise GraderError(f"interrupted; the finished partitions are kept, continue with --resume -o {output_path}") \
             from None

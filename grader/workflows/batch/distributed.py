@@ -262,8 +262,8 @@ class Output:
         return done
 
 
-def prepare_output(out: Output, manifest: dict, resume: bool, inputs: list[str]) -> None:
-    """Check the output before any work; start it over or continue it (`resume`)."""
+def check_output(out: Output, inputs: list[str]) -> None:
+    """A one-line error for an output that would hold an input, or that is a folder of the user's."""
     for path in inputs:
         # Parts written into the input's folder would be read as input by the next run.
         if Path(os.path.abspath(path)).is_relative_to(os.path.abspath(out.folder)):
@@ -274,6 +274,13 @@ def prepare_output(out: Output, manifest: dict, resume: bool, inputs: list[str])
         if not out.ours():
             raise GraderError(f"-o {out.path}: {out.folder} holds files other than a grader batch's parts; "
                               "give an empty or new directory")
+    if not out.dataset and not out.path.parent.is_dir():
+        raise GraderError(f"-o {out.path}: cannot write (No such file or directory)")
+
+
+def prepare_output(out: Output, manifest: dict, resume: bool) -> None:
+    """Start the output over, or continue it (`resume`) if it was made for the same job."""
+    if out.folder.is_dir() and any(out.folder.iterdir()):
         if resume:
             try:
                 before = json.loads(out.manifest.read_text(encoding="utf-8"))
@@ -286,8 +293,6 @@ def prepare_output(out: Output, manifest: dict, resume: bool, inputs: list[str])
             return
         for p in out.folder.iterdir():       # an earlier run's parts: this run starts over
             p.unlink()
-    if not out.dataset and not out.path.parent.is_dir():
-        raise GraderError(f"-o {out.path}: cannot write (No such file or directory)")
     out.folder.mkdir(parents=True, exist_ok=True)
     write_atomically(out.manifest, json.dumps(manifest, indent=1))
 
@@ -421,50 +426,65 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def run_dask(client, input_spec: str, output_path: str, columns: ColumnMap | None = None, *, in_fmt=None,
-             bank_dir=None, rubrics_dir=None, model_path=None, partition_rows: int = 2048, chunk_size: int = 256,
-             retries: int = 2, resume: bool = False, progress: Callable | None = None) -> DaskSummary:
-    """Grade every row of the input on the cluster `client` is connected to; see the module's doc.
-    `progress(partitions_done, partitions, rows_graded_now)` is called as parts land."""
-    columns = columns or ColumnMap()
-    model_file = model_path or os.environ.get(MODEL_ENV) or default_model_path()
-    model = GradingModel.load(model_file)
-    if uses_cohort(model):
-        raise GraderError(f"{model_file}: a model with cohort signals compares each answer with all the others "
-                          "of the input; grade with the local engine (without --engine dask)")
-    files = input_files(input_spec, in_fmt)
-    out = Output(output_path)
-    refuse_path_collisions({f"INPUT {p}": p for p, _ in files}, {"-o": output_path})
-    plan = plan_job(files, columns, partition_rows)
-    settings = {"bank": _absolute(bank_dir), "rubrics": _absolute(rubrics_dir), "model": _absolute(model_path)}
-    manifest = {"inputs": [_input_identity(p) for p, _ in files], "partition_rows": partition_rows,
-                "partitions": len(plan.partitions), "columns": plan.columns, "settings": settings,
-                "output": out.fmt or "parquet dataset"}
-    names = BatchJob(None, columns).note_columns(plan.input_columns)
-    summary = DaskSummary(partitions=len(plan.partitions))
-    with OutputLock(output_path):
-        prepare_output(out, manifest, resume, [p for p, _ in files])
-        done = out.finished(len(plan.partitions)) if resume else set()
-        summary.partitions_before = len(done)
-        for i in sorted(done):
-            summary.add(_finished_rows(out, i, names), names)
-        summary.rows_before = summary.rows
-        if progress:
-            progress(len(done), len(plan.partitions), summary.rows)
-        _grade_on_cluster(client, plan, out, done, settings, names, chunk_size, retries, summary, progress)
-        if summary.failed:
-            first, exc = summary.failed[0]
-            more = f" and {len(summary.failed) - 1} more" if len(summary.failed) > 1 else ""
-            raise PartitionsFailed(
-                f"partition {first.name}{more} failed after {retries + 1} tries ({_short(exc)}); the other "
-                f"{len(plan.partitions) - len(summary.failed)} partitions are in {out.folder}; "
-                f"run again with --resume to grade only the failed ones")
-        if not out.dataset:
-            graders = [names[c] for c in OUTPUT_COLUMNS]
-            if model.metadata.get("scale"):
-                graders.append(names["scaled_score"])
-            assemble(out, len(plan.partitions), plan.input_columns + graders)
-    return summary
+class DaskJob:
+    """A batch job for a Dask cluster. Built before any cluster is started: the inputs are read
+    once, their columns checked and cut in partitions, and the model's kind checked, so bad input is
+    a one-line error before any work. `run(client)` grades; see the module's doc."""
+
+    def __init__(self, input_spec: str, output_path: str, columns: ColumnMap | None = None, *, in_fmt=None,
+                 bank_dir=None, rubrics_dir=None, model_path=None, partition_rows: int = 2048,
+                 chunk_size: int = 256, retries: int = 2):
+        columns = columns or ColumnMap()
+        model_file = model_path or os.environ.get(MODEL_ENV) or default_model_path()
+        self.model = GradingModel.load(model_file)
+        if uses_cohort(self.model):
+            raise GraderError(f"{model_file}: a model with cohort signals compares each answer with all the "
+                              "others of the input; grade with the local engine (without --engine dask)")
+        self.files = input_files(input_spec, in_fmt)
+        self.output_path = output_path
+        self.out = Output(output_path)
+        refuse_path_collisions({f"INPUT {p}": p for p, _ in self.files}, {"-o": output_path})
+        check_output(self.out, [p for p, _ in self.files])
+        self.plan = plan_job(self.files, columns, partition_rows)
+        self.settings = {"bank": _absolute(bank_dir), "rubrics": _absolute(rubrics_dir),
+                         "model": _absolute(model_path)}
+        self.manifest = {"inputs": [_input_identity(p) for p, _ in self.files], "partition_rows": partition_rows,
+                         "chunk_size": chunk_size, "partitions": len(self.plan.partitions),
+                         "columns": self.plan.columns, "settings": self.settings,
+                         "output": self.out.fmt or "parquet dataset"}
+        self.names = BatchJob(None, columns).note_columns(self.plan.input_columns)
+        self.chunk_size, self.retries = chunk_size, retries
+
+    def run(self, client, resume: bool = False, progress: Callable | None = None) -> DaskSummary:
+        """Grade every partition not finished yet on `client`'s cluster. `progress(partitions_done,
+        partitions, rows)` is called as parts land; a PartitionsFailed error names the partitions
+        that failed on every try, once the others are written."""
+        out, plan, names = self.out, self.plan, self.names
+        summary = DaskSummary(partitions=len(plan.partitions))
+        with OutputLock(self.output_path):
+            prepare_output(out, self.manifest, resume)
+            done = out.finished(len(plan.partitions)) if resume else set()
+            summary.partitions_before = len(done)
+            for i in sorted(done):
+                summary.add(_finished_rows(out, i, names), names)
+            summary.rows_before = summary.rows
+            if progress:
+                progress(len(done), len(plan.partitions), summary.rows)
+            _grade_on_cluster(client, plan, out, done, self.settings, names, self.chunk_size, self.retries,
+                              summary, progress)
+            if summary.failed:
+                first, exc = summary.failed[0]
+                more = f" and {len(summary.failed) - 1} more" if len(summary.failed) > 1 else ""
+                raise PartitionsFailed(
+                    f"partition {first.name}{more} failed after {self.retries + 1} tries ({_short(exc)}); the "
+                    f"other {len(plan.partitions) - len(summary.failed)} partitions are in {out.folder}; "
+                    f"run again with --resume to grade only the failed ones")
+            if not out.dataset:
+                graders = [names[c] for c in OUTPUT_COLUMNS]
+                if self.model.metadata.get("scale"):
+                    graders.append(names["scaled_score"])
+                assemble(out, len(plan.partitions), plan.input_columns + graders)
+        return summary
 
 
 def _absolute(path):
