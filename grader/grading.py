@@ -14,13 +14,15 @@ from grader.bank.questions import user_question  # noqa: F401  (grader.user_ques
 from grader.bank.drafting import RubricDrafter, drafting_fingerprint
 from grader.bank.rubrics import Rubric, load_rubrics, parse_rubric
 from grader.core.embedding import get_embedder
+from grader.core.judge import get_judge
 from grader.core.pooling import TextBatch
 from grader.core.semantic import get_encoder
 from grader.errors import DataError, GraderError
 from grader.model.classifier import GradingModel
 from grader.signals.concepts import ConceptMatch, ConceptMatcher
+from grader.signals.answer_judge import JUDGE_FEATURES, add_judge
 from grader.signals.e5 import E5_FEATURES, add_e5
-from grader.signals.features import (FEATURES, KNOWN_EXTRA, MINILM_FEATURES, Pairing, extra_features, feature_matrix,
+from grader.signals.features import (FAST_FEATURES, FEATURES, KNOWN_EXTRA, Pairing, extra_features, feature_matrix,
                                      select)
 from grader.signals.memory import MEMORY_FEATURES, AnswerMemory, memory_path_for
 from grader.settings import E5_CASCADE_CONFIDENCE, JUDGE_AGREES, MAX_ANSWER_CHARS, MODEL_ENV, RUBRICS_ENV
@@ -77,7 +79,8 @@ class Grader:
         self._drafter: RubricDrafter | None = None
         self._drafting_fingerprint: str | None = None
         self._e5 = None
-        # Answers the MiniLM-only fallback is at least this sure of skip the e5 encoder (None: never).
+        self._judge = None
+        # Answers the fallback (every signal but e5's) is at least this sure of skip e5 (None: never).
         self.cascade = E5_CASCADE_CONFIDENCE
 
     @classmethod
@@ -173,6 +176,13 @@ class Grader:
             self._e5 = get_encoder()
         return self._e5
 
+    @property
+    def judge(self):
+        """The answer judge (`grader.core.judge`), loaded on first use."""
+        if self._judge is None:
+            self._judge = get_judge()
+        return self._judge
+
     def featurize(self, items: list[tuple[Question, str]], all_signals: bool = False, cohort=None):
         """Signals for each (question, answer) pair, in the model's order (or, with `all_signals`,
         every one of FEATURES), and the concept matches behind them. `cohort`: the answers graded
@@ -188,7 +198,10 @@ class Grader:
                             rubric.drafted)
                     for (q, a), rubric, matches in zip(items, rubrics, all_matches)]
         X = feature_matrix(batch, pairings)
-        if all_signals or any(f in E5_FEATURES for f in self.model.features):
+        uses = set(FEATURES) if all_signals else set(self.model.features)
+        if uses & set(JUDGE_FEATURES):
+            add_judge(X, batch, pairings, self.judge, range(len(items)))
+        if uses & set(E5_FEATURES):
             rows = range(len(items)) if all_signals else self._needs_e5(X, all_matches)
             add_e5(X, batch, pairings, self.e5, rows)
         if all_signals:
@@ -204,15 +217,16 @@ class Grader:
 
     def _needs_e5(self, X: np.ndarray, matches: list[list[ConceptMatch]]) -> list[int]:
         """The rows whose e5 signals are worth computing. Every row, unless the model has a
-        fallback on the MiniLM signals alone (the bundled one has): then only the rows that
-        fallback is unsure of (top probability under E5_CASCADE_CONFIDENCE), and those whose
-        label it would have to overturn for contradicting the concept evidence, where the
-        semantic judge has the last word. The others are graded by the fallback, at a fifth of
-        the cost (eval/RESULTS.md measures both ways)."""
+        fallback without them (the bundled one has: every other signal, FAST_FEATURES): then only
+        the rows that fallback is unsure of (top probability under E5_CASCADE_CONFIDENCE), and
+        those whose label it would have to overturn for contradicting the concept evidence, where
+        the semantic judge has the last word. The others are graded by the fallback, at a
+        fraction of the cost (eval/RESULTS.md measures both ways)."""
         fallback = self.model.fallback
-        if self.cascade is None or fallback is None or tuple(fallback.features) != MINILM_FEATURES:
+        if (self.cascade is None or fallback is None
+                or any(f not in FAST_FEATURES or f not in self.model.features for f in fallback.features)):
             return list(range(len(X)))
-        proba = fallback.predict_proba(select(X, MINILM_FEATURES))
+        proba = fallback.predict_proba(select(X, fallback.features))
         k = proba.argmax(axis=1)
         return [i for i in range(len(X)) if proba[i, k[i]] < self.cascade
                 or coherent_label(int(k[i]), proba.shape[1], matches[i], None) != k[i]]

@@ -167,7 +167,7 @@ def test_a_class_missing_from_an_inner_fold_falls_back_to_folds_over_rows(estima
     groups = np.array([f"g{i % 6}" for i in range(60)])
     y = np.where(groups == "g0", "correct", np.where(groups == "g1", "partial", "incorrect"))
     X = rng.normal(size=(60, len(FEATURES)))
-    X[:, 0] += (y == "correct") * 3.0
+    X[:, :5] += (y == "correct")[:, None] * 3.0   # in several columns: the trees sample columns
     model = GradingModel(labels=["incorrect", "partial", "correct"], features=tuple(FEATURES),
                          estimator=estimator, cv=5)
     model.fit(X, list(y), groups=groups)

@@ -82,13 +82,16 @@ def test_bundled_model_loads_and_matches_the_feature_list():
     from grader.signals.features import FEATURES
     from grader.grading import default_model_path
 
-    from grader.signals.features import MINILM_FEATURES
+    from grader.signals.features import FAST_FEATURES
 
     m = GradingModel.load(default_model_path())
     assert m.features == FEATURES
-    assert m.fallback.features == MINILM_FEATURES
+    assert m.fallback.features == FAST_FEATURES   # every signal but e5's: the cascade's fast tier
     assert m.labels == ("incorrect", "partial", "correct")
     assert {"trained_on", "semantic_judge", "versions"} <= set(m.metadata)
+    from grader.core.judge import get_judge
+
+    assert m.metadata["answer_judge"] == get_judge().name, "the judge changed: retrain the model (eval/train.py)"
 
 
 def test_a_model_calibrated_before_the_e5_signals_still_grades(tmp_path, runner):
@@ -107,7 +110,9 @@ def test_model_made_for_other_signals_is_a_one_line_error(tmp_path, runner):
     from grader.grading import default_model_path
 
     d = json.loads(default_model_path().read_text())
-    d["features"] = d["features"][:-2] + ["retired_signal_a", "retired_signal_b"]
+    # Two of e5's signals renamed: the fallback (every signal but e5's) stays a valid part of the model.
+    first_e5 = d["features"].index("e5_cos_max")
+    d["features"][first_e5:first_e5 + 2] = ["retired_signal_a", "retired_signal_b"]
     (tmp_path / "model.json").write_text(json.dumps(d))
     out = runner.invoke(main, ["grade", "-q", "q004-035", "-a", "x", "--model", str(tmp_path)])
     assert out.exit_code == 1 and "Traceback" not in out.output

@@ -1,8 +1,9 @@
 """The feature matrix: every signal of the registry (`registry.FEATURES` order) for each pairing of
 an answer with a question. Each family of signals is its own module and registers its signals
 with the function computing them for a group of answers sharing a question (`context.Group`):
-`similarity`, `coverage` (the rubric), `polarity`, `lexical`, `shape`, `alignment`; `e5` is filled
-afterwards, only for the rows that need it (`e5.add_e5`)."""
+`similarity`, `coverage` (the rubric), `polarity`, `lexical`, `shape`, `alignment`; `e5` and
+`answer_judge`, the costly ones, are filled afterwards, only for the rows that need them
+(`e5.add_e5`, `answer_judge.add_judge`)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,20 @@ from grader.core.embedding import Encoded
 from grader.core.pooling import TextBatch
 from grader.core.text import content_stems
 from grader.errors import GraderError
-from grader.signals import alignment, coverage, e5, lexical, polarity, shape, similarity  # noqa: F401  (they register)
+from grader.signals import (  # noqa: F401  (they register)
+    alignment, answer_judge, coverage, e5, lexical, polarity, shape, similarity)
 from grader.signals.cohort import COHORT_FEATURES
 from grader.signals.concepts import ConceptMatch
 from grader.signals.context import Group, TextParts, references
 from grader.signals.memory import MEMORY_FEATURES
 from grader.signals.registry import extra_signals, group_columns, matrix_signals
 
-FEATURES = matrix_signals()   # e5 last: a model whose fallback lacks them can skip them for answers it is sure of
-MINILM_FEATURES = FEATURES[:-len(e5.E5_FEATURES)]
+FEATURES = matrix_signals()
+# The signals of one MiniLM pass, the concept matcher and the text; the costly ones (e5's, then the
+# answer judge's) come after them.
+MINILM_FEATURES = FEATURES[:-len(e5.E5_FEATURES + answer_judge.JUDGE_FEATURES)]
+# What a fallback model reads (every signal but e5's): answers it is sure of skip e5, the slowest.
+FAST_FEATURES = tuple(f for f in FEATURES if f not in e5.E5_FEATURES)
 KNOWN_EXTRA = extra_signals()
 
 
@@ -47,8 +53,8 @@ class Pairing:
 
 
 def feature_matrix(batch: TextBatch, pairings: list[Pairing]) -> np.ndarray:
-    """The FEATURES of each pairing, one row each, the e5 ones missing (NaN) until `add_e5` fills
-    them. Pairings that share a question are compared with its references together: one matrix
+    """The FEATURES of each pairing, one row each, e5's and the answer judge's missing (NaN)
+    until `add_e5` and `add_judge` fill them. Pairings that share a question are compared with its references together: one matrix
     product per reference for all of their answers."""
     parts = TextParts.of(batch)
     X = np.zeros((len(pairings), len(FEATURES)))
