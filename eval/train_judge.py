@@ -213,7 +213,7 @@ def ship(args) -> None:
     def judged(judge, rows):
         return judge.judge_many([(list(r.references), r.answer) for r in rows])
 
-    shipped = fit(pool, JUDGE_DIR, "shipped")
+    shipped = AnswerJudge(JUDGE_DIR, threads=args.threads) if args.rescore else fit(pool, JUDGE_DIR, "shipped")
     rest = np.flatnonzero(~crossfit)
     scores[rest] = judged(shipped, [everything[i] for i in rest])
     test_scores = judged(shipped, test_rows)
@@ -224,15 +224,16 @@ def ship(args) -> None:
         "auc_correct_vs_incorrect": round(float(roc_auc_score(y[keep] == "correct", test_scores[keep])), 3)}
     print(json.dumps(report), flush=True)
     for k in range(args.folds):
-        judge = fit([r for r in pool if question_fold(r.question_id, args.folds) != k], TMP / f"judge_fold{k}",
-                    f"fold {k}")
+        judge = AnswerJudge(TMP / f"judge_fold{k}", threads=args.threads) if args.rescore else fit(
+            [r for r in pool if question_fold(r.question_id, args.folds) != k], TMP / f"judge_fold{k}", f"fold {k}")
         mine = np.flatnonzero(fold_of == k)
         scores[mine] = judged(judge, [everything[i] for i in mine])
         st_scores[st_fold == k] = judged(judge, [r for r, f in zip(st_rows, st_fold) if f == k])
     np.savez(TMP / "judge_scores.npz", rows=scores, strangers_train=st_scores, strangers=test_scores,
              crossfit=crossfit)
     print(json.dumps(report))
-    (TMP / "judge_ship.json").write_text(json.dumps(report, indent=1) + "\n")
+    if not args.rescore:
+        (TMP / "judge_ship.json").write_text(json.dumps(report, indent=1) + "\n")
 
 
 def main():
@@ -241,6 +242,8 @@ def main():
                     help="train the judge shipped in grader/models/judge/ and the cross-fitted scores of the "
                          "grading model's training rows (see ship())")
     ap.add_argument("--folds", type=int, default=2)
+    ap.add_argument("--rescore", action="store_true", help="with --ship: score the rows again with the judges "
+                                                               "already exported (no training)")
     ap.add_argument("--holdout", choices=(*SOURCES, "strangers"),
                     help="strangers: train on in-domain rows of the other bank questions (and, with "
                          "--strangers-train, the stranger-style training answers), score eval/strangers.py's set")

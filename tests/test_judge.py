@@ -64,3 +64,13 @@ def test_a_judge_without_its_manifest_is_refused(tmp_path):
     (tmp_path / "judge" / "judge.json").write_text("[1, 2]")
     with pytest.raises(DataError, match="not a judge manifest"):
         AnswerJudge(tmp_path / "judge")
+
+
+def test_a_pairs_score_does_not_depend_on_the_pairs_scored_with_it(judge):
+    pair = (REFERENCE, "It lowers the step size over the epochs.")
+    long_pair = (REFERENCE * 3, "A much longer answer that pads every other pair of a batch. " * 10)
+    judge.forget()
+    alone = judge.pair_scores([pair])[0]
+    judge.forget()
+    together = judge.pair_scores([long_pair, pair, ("x", "y")])[1]
+    assert alone == together

@@ -22,7 +22,6 @@ JUDGE_DIR = Path(__file__).resolve().parent.parent / "models" / "judge"
 MANIFEST = "judge.json"
 MAX_TOKENS = 128       # reference and answer together, cut longest first; as trained
 MAX_REFERENCES = 3     # an answer is read against its closest references only
-TOKENS_PER_BATCH = 4096
 MAX_JUDGE_BYTES = 128 * 2**20
 
 
@@ -116,28 +115,17 @@ class AnswerJudge:
         return best
 
     def _forward(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        # One pair per call: the int8 model quantises its activations with a scale taken from the
+        # whole input tensor, so in a batch a pair's score moved with its neighbours and padding
+        # (by up to 0.06); alone, it depends on the pair only, at 9% less throughput.
         encodings = self.tokenizer.encode_batch([(repaired_text(r), repaired_text(a)) for r, a in pairs])
-        lengths = [len(e.ids) for e in encodings]
-        order = sorted(range(len(pairs)), key=lengths.__getitem__)
         out = np.zeros(len(pairs), dtype=np.float64)
-        start = 0
-        while start < len(order):
-            # Sorted by length, so each batch pads little; rows x width capped to bound memory.
-            end = start + 1
-            while end < len(order) and (end - start + 1) * lengths[order[end]] <= TOKENS_PER_BATCH:
-                end += 1
-            idx = order[start:end]
-            width = lengths[idx[-1]]
-            feed = {name: np.zeros((len(idx), width), dtype=np.int64)
-                    for name in ("input_ids", "attention_mask", "token_type_ids")}
-            for row, i in enumerate(idx):
-                e, n = encodings[i], lengths[i]
-                feed["input_ids"][row, :n] = e.ids
-                feed["attention_mask"][row, :n] = 1
-                feed["token_type_ids"][row, :n] = e.type_ids
-            logits = self.session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0].reshape(-1)
-            out[idx] = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
-            start = end
+        for i, e in enumerate(encodings):
+            feed = {"input_ids": np.array([e.ids], dtype=np.int64),
+                    "attention_mask": np.ones((1, len(e.ids)), dtype=np.int64),
+                    "token_type_ids": np.array([e.type_ids], dtype=np.int64)}
+            logit = float(self.session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0].reshape(-1)[0])
+            out[i] = 1.0 / (1.0 + np.exp(-logit))
         return out
 
 
