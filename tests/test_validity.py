@@ -44,6 +44,17 @@ def test_a_paraphrase_of_a_user_question_with_no_shared_words_is_correct(runner)
     assert "Missing" not in r["feedback"]
 
 
+@pytest.mark.xfail(strict=True, reason="known miss since the twelfth session's model: a textbook answer with five of six "
+                   "concepts covered is graded incorrect by a hair (P 0.431 incorrect vs 0.431 correct); the answer "
+                   "judge scores it 0.36, and the model learnt from stranger-style answers that fluent, on-topic "
+                   "wording can be wrong. See issue 17's note and eval/RESULTS.md §1b")
+def test_a_textbook_answer_covering_the_required_concepts_is_correct(runner):
+    r = _grade(runner, "-q", "q004-035", "-a",
+               "Dropout randomly drops neurons during training, which prevents overfitting and co-adaptation; at "
+               "test time it is off and the activations are scaled by the keep probability.")
+    assert r["label"] == "correct"
+
+
 def test_a_keyword_salad_is_not_correct(runner):
     r = _grade(runner, "-q", "q004-039", "-a", "stride kernel pixels step convolution feature map size")
     assert r["label"] == "incorrect"
