@@ -8,7 +8,7 @@ import pytest
 from grader.workflows.batch.job import BatchJob
 from grader.workflows.formats import neutralise_formula
 from grader.cli import main
-from faults_helpers import read_csv  # noqa: E402
+from faults_helpers import interrupt_at_chunk, read_csv  # noqa: E402
 
 ROWS = [
     {"student": "s1", "question_id": "q004-035", "answer": "It randomly drops neurons during training to curb overfitting."},
@@ -136,27 +136,12 @@ def test_missing_file_and_column_remapping(tmp_path, runner):
     assert read_csv(tmp_path / "o.csv")[0]["status"] == "ok"
 
 
-def interrupted_at_chunk(job, n, monkeypatch):
-    """The job, made to stop as if by Ctrl-C when it starts grading its n-th chunk."""
-    calls = {"n": 0}
-    real = job._grade_chunk
-
-    def dying(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == n:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(job, "_grade_chunk", dying)
-    return job
-
-
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, grader, monkeypatch):
     rows = [dict(r, student=f"{r['student']}-{i}") for i in range(4) for r in ROWS]
     src = write_csv(tmp_path / "in.csv", rows)
     BatchJob(grader, chunk_size=5).run(str(src), str(tmp_path / "full.csv"))
 
-    job = interrupted_at_chunk(BatchJob(grader, chunk_size=5), 3, monkeypatch)
+    job = interrupt_at_chunk(BatchJob(grader, chunk_size=5), monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         job.run(str(src), str(tmp_path / "out.csv"))
     assert not (tmp_path / "out.csv").exists()          # nothing that looks complete
@@ -174,7 +159,7 @@ def test_resume_from_a_part_cut_short_regrades_the_rows_it_lost(tmp_path, grader
     rows = [dict(r, student=f"{r['student']}-{i}") for i in range(2) for r in ROWS]
     src = write_csv(tmp_path / "in.csv", rows)
     BatchJob(grader, chunk_size=4).run(str(src), str(tmp_path / f"full.{fmt}"))
-    job = interrupted_at_chunk(BatchJob(grader, chunk_size=4), 3, monkeypatch)
+    job = interrupt_at_chunk(BatchJob(grader, chunk_size=4), monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         job.run(str(src), str(tmp_path / f"out.{fmt}"))
     part = tmp_path / f"out.{fmt}.part"
@@ -223,7 +208,7 @@ def test_header_cells_neutralised_and_resume_reads_them_back(tmp_path, grader, m
     assert header[0] == "'=cmd()"
     assert [r["'=cmd()"] for r in read_csv(tmp_path / "full.csv")] == [f"x{i}" for i in range(6)]
 
-    job = interrupted_at_chunk(BatchJob(grader, chunk_size=2), 2, monkeypatch)
+    job = interrupt_at_chunk(BatchJob(grader, chunk_size=2), monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         job.run(str(src), str(tmp_path / "out.csv"))
     BatchJob(grader, chunk_size=2).run(str(src), str(tmp_path / "out.csv"), resume=True)
@@ -247,7 +232,7 @@ def test_windows_of_rows_keep_every_row_in_order_and_resume(tmp_path, grader, mo
     BatchJob(grader, chunk_size=1000).run(str(src), str(tmp_path / "whole.csv"))
     # Chunks never cross a window: rows 0-2, 3-5, 6 | 7-9, 10-12, 13 | ... The fifth chunk dies,
     # so the run stops inside the second window.
-    job = interrupted_at_chunk(BatchJob(grader, chunk_size=3, window_size=7), 5, monkeypatch)
+    job = interrupt_at_chunk(BatchJob(grader, chunk_size=3, window_size=7), monkeypatch, 5)
     with pytest.raises(KeyboardInterrupt):
         job.run(str(src), str(tmp_path / "out.csv"))
     summary = BatchJob(grader, chunk_size=3, window_size=7).run(str(src), str(tmp_path / "out.csv"), resume=True)
