@@ -3,19 +3,15 @@ overrides and labelled-data export, and one session in a real terminal (tmux).""
 
 import csv
 import json
-import os
-import shutil
 import sqlite3
 import subprocess
 import sys
-import time
-import uuid
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
 from grader.cli import main
+from terminal import GRADER, Terminal
 
 DROPOUT = "q004-035"     # What is dropout in deep learning?
 ANN = "q004-002"         # What is an artificial neural network?
@@ -278,55 +274,26 @@ def test_incorrect_comes_back_sooner_than_partial_sooner_than_correct(tmp_path):
 # --- a real terminal -------------------------------------------------------------------------
 
 def test_quiz_in_a_real_terminal_multiline_override_and_ctrl_c(tmp_path):
-    if shutil.which("tmux") is None:
-        pytest.skip("tmux is not installed")
-    grader_bin = Path(sys.executable).parent / "grader"
     db = tmp_path / "tty.sqlite3"
-    socket = f"grader-test-{uuid.uuid4().hex[:8]}"
-    tmux = ["tmux", "-L", socket]
-    script = (f"HF_HUB_OFFLINE=1 {grader_bin} quiz --ids {DROPOUT},{ANN} --db {db}; "
+    script = (f"HF_HUB_OFFLINE=1 {GRADER} quiz --ids {DROPOUT},{ANN} --db {db}; "
               f"echo QUIZ-EXIT=$?; sleep 120")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
-    subprocess.run(tmux + ["-f", "/dev/null", "new-session", "-d", "-s", "quiz", "-x", "150", "-y", "200",
-                           "bash", "-c", script], check=True, env=env)
-
-    subprocess.run(tmux + ["set-option", "-t", "quiz", "remain-on-exit", "on"], capture_output=True)
-
-    def screen():
-        return subprocess.run(tmux + ["capture-pane", "-p", "-S", "-200", "-t", "quiz"],
-                              capture_output=True, text=True).stdout
-
-    def wait_for(text, timeout=40):
-        end = time.time() + timeout
-        while time.time() < end:
-            s = screen()
-            if text in s:
-                return s
-            time.sleep(0.2)
-        raise AssertionError(f"{text!r} never appeared on the screen:\n{screen()}")
-
-    def keys(*k):
-        subprocess.run(tmux + ["send-keys", "-t", "quiz", *k], check=True)
-
-    try:
-        wait_for(f"[1/2] {DROPOUT}")
-        wait_for("deep learning?\n>")
-        keys("-l", "Dropout switches off random neurons")
-        keys("Enter")
-        keys("-l", "while training so the net cannot overfit.")
-        keys("Enter")
-        keys("Enter")                                  # the empty line ends the answer
-        wait_for("Saved as answer #1")
-        wait_for(f"[2/2] {ANN}")
-        keys("-l", ":override partial")
-        keys("Enter")
-        wait_for("Answer #1")
-        keys("C-c")                                    # Ctrl-C: stop, with the summary
-        s = wait_for("QUIZ-EXIT=")
+    with Terminal(script, width=150, timeout=40) as t:
+        t.wait_for(f"[1/2] {DROPOUT}")
+        t.wait_for("deep learning?\n>")
+        t.keys("-l", "Dropout switches off random neurons")
+        t.keys("Enter")
+        t.keys("-l", "while training so the net cannot overfit.")
+        t.keys("Enter")
+        t.keys("Enter")                                  # the empty line ends the answer
+        t.wait_for("Saved as answer #1")
+        t.wait_for(f"[2/2] {ANN}")
+        t.keys("-l", ":override partial")
+        t.keys("Enter")
+        t.wait_for("Answer #1")
+        t.keys("C-c")                                    # Ctrl-C: stop, with the summary
+        s = t.wait_for("QUIZ-EXIT=")
         assert "Interrupted." in s and "Summary" in s and "1 asked: 1 answered" in s
         assert "QUIZ-EXIT=0" in s and "Traceback" not in s
-    finally:
-        subprocess.run(tmux + ["kill-server"], capture_output=True)
 
     (a,) = rows(str(db), "SELECT * FROM answers")
     assert a["answer"] == "Dropout switches off random neurons\nwhile training so the net cannot overfit."

@@ -4,13 +4,8 @@ questions that changed, bad input, and a review in a real terminal (tmux)."""
 
 import csv
 import json
-import os
 import random
-import shutil
 import sqlite3
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,6 +16,7 @@ import pytest
 from grader import load_labelled
 from grader.bank.questions import load_bank
 from grader.cli import main
+from terminal import GRADER, Terminal
 from grader.workflows.review.grouping import group_answers
 
 DROPOUT = "q004-035"
@@ -249,52 +245,25 @@ def test_accepted_synonym_goes_to_a_rubric_copy_and_regrade_touches_only_that_qu
 
 @pytest.mark.slow
 def test_review_in_a_real_terminal_keys_split_and_ctrl_c(tmp_path, runner):
-    if shutil.which("tmux") is None:
-        pytest.skip("tmux is not installed")
     graded = write_graded(tmp_path / "graded.csv")
-    grader_bin = Path(sys.executable).parent / "grader"
-    socket = f"grader-review-{uuid.uuid4().hex[:8]}"
-    tmux = ["tmux", "-L", socket]
-    script = f"HF_HUB_OFFLINE=1 {grader_bin} review {graded} {' '.join(FINE)}; echo REVIEW-EXIT=$?; sleep 120"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
-    subprocess.run(tmux + ["-f", "/dev/null", "new-session", "-d", "-s", "rv", "-x", "160", "-y", "200",
-                           "bash", "-c", script], check=True, env=env)
-
-    def screen():
-        return subprocess.run(tmux + ["capture-pane", "-p", "-S", "-200", "-t", "rv"],
-                              capture_output=True, text=True).stdout
-
-    def wait_for(text, timeout=60):
-        end = time.time() + timeout
-        while time.time() < end:
-            s = screen()
-            if text in s:
-                return s
-            time.sleep(0.2)
-        raise AssertionError(f"{text!r} never appeared on the screen:\n{screen()}")
-
-    def keys(*k):
-        subprocess.run(tmux + ["send-keys", "-t", "rv", *k], check=True)
-
-    try:
-        wait_for("group 1 of")
-        wait_for("[q] quit >")
-        keys("-l", "c")                                 # one key, no Enter
-        wait_for("2 answers marked correct")
-        wait_for("group 2 of")
-        keys("-l", "s")
-        wait_for("answer number:")
-        keys("-l", "1")
-        keys("Enter")
-        wait_for("label for row")
-        keys("-l", "i")
-        wait_for("marked incorrect")
-        keys("C-c")
-        s = wait_for("REVIEW-EXIT=")
+    script = f"HF_HUB_OFFLINE=1 {GRADER} review {graded} {' '.join(FINE)}; echo REVIEW-EXIT=$?; sleep 120"
+    with Terminal(script, width=160, timeout=60) as t:
+        t.wait_for("group 1 of")
+        t.wait_for("[q] quit >")
+        t.keys("-l", "c")                                 # one key, no Enter
+        t.wait_for("2 answers marked correct")
+        t.wait_for("group 2 of")
+        t.keys("-l", "s")
+        t.wait_for("answer number:")
+        t.keys("-l", "1")
+        t.keys("Enter")
+        t.wait_for("label for row")
+        t.keys("-l", "i")
+        t.wait_for("marked incorrect")
+        t.keys("C-c")
+        s = t.wait_for("REVIEW-EXIT=")
         assert "Interrupted." in s and "3 of 8 answers decided with 2 decisions" in s
         assert "REVIEW-EXIT=0" in s and "Traceback" not in s
-    finally:
-        subprocess.run(tmux + ["kill-server"], capture_output=True)
 
     db = tmp_path / "graded.csv.review.sqlite3"
     with sqlite3.connect(db) as c:
