@@ -166,6 +166,10 @@ def test_tampered_model_is_refused_with_one_line(calibrated_dir, tmp_path, runne
     ([{"question_id": "q004-035", "answer": "a", "score": "1"}], [], "--scale"),
     ([{"question_id": "q004-035", "answer": f"a{i}", "label": "correct" if i < 8 else "incorrect"} for i in range(10)],
      ["--labels", "incorrect,correct"], "fewer than the 5 folds"),
+    # Two of a class pass the count for --cv 2, but a training fold then holds one: too few to calibrate on.
+    ([{"question_id": "q004-035", "answer": f"a{i}", "label": ["correct", "incorrect", "correct", "partial",
+                                                                 "incorrect", "partial", "correct"][i]}
+      for i in range(7)], ["--cv", "2", "--estimator", "logistic"], "example in a cross-validation training fold"),
 ])
 def test_validation_errors_are_one_line(rows, args, message, tmp_path, runner):
     path = _write_jsonl(tmp_path / "d.jsonl", rows)

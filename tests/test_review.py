@@ -204,6 +204,59 @@ def test_export_is_labelled_data_calibrate_reads(tmp_path, runner):
 
 
 @pytest.mark.slow
+def test_decisions_join_the_answer_memory_of_a_calibrated_model_without_a_refit(tmp_path, runner):
+    from grader import Grader
+    from grader.signals.memory import MEMORY_FEATURES
+
+    graded = write_graded(tmp_path / "graded.csv")
+    assert runner.invoke(main, ["review", str(graded), *FINE], input="c\np\ni\nc\ni\nq\n").exit_code == 0
+    labels = tmp_path / "labels.csv"
+    assert runner.invoke(main, ["review", str(graded), "--export", str(labels)]).exit_code == 0
+    decided = exported(runner, graded, tmp_path)
+    # The model is calibrated on all decisions but one answer's, which the review then adds.
+    new_answer = GRADED[4][1]
+    with open(labels, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    with open(labels, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(r for r in rows if r["answer"] != new_answer)
+    model = tmp_path / "model"
+    out = runner.invoke(main, ["calibrate", str(labels), "-o", str(model), "--memory", "--estimator", "logistic",
+                               "--cv", "1", "--quiet"])
+    assert out.exit_code == 0, out.output
+    before = (model / "answer_memory.json").read_bytes()
+
+    out = runner.invoke(main, ["review", str(graded), "--model", str(model), "--remember", str(tmp_path / "m2"),
+                               "--json"])
+    assert out.exit_code == 0, out.output
+    done = json.loads(out.stdout)
+    assert done["added"] == 1 and done["replaced"] == 7 and done["remembered"] == 8
+    assert (model / "answer_memory.json").read_bytes() == before        # the given model is not changed
+    # Grading with the copy finds the added answer among the graded ones, with the reviewer's grade.
+    grader = Grader.from_paths(model_path=str(tmp_path / "m2"))
+    question = grader.bank.get(DROPOUT)
+    X, _ = grader.featurize([(question, new_answer)])
+    features = list(grader.model.features)
+    memory = {name: X[0, features.index(name)] for name in MEMORY_FEATURES if name in features}
+    assert memory["memory_max_sim"] > 0.99
+    assert memory["memory_nearest"] == {"correct": 1.0, "partial": 0.5, "incorrect": 0.0}[decided[new_answer]]
+
+    # Refused: no --model; a directory that holds other files; a model without an answer memory.
+    out = runner.invoke(main, ["review", str(graded), "--remember", str(tmp_path / "m3")])
+    assert out.exit_code == 2 and "--remember needs --model" in out.output
+    out = runner.invoke(main, ["review", str(graded), "--model", str(tmp_path / "m2" / "model.json"),
+                               "--remember", str(graded.parent)])
+    assert out.exit_code == 1 and "not an empty directory" in out.output
+    from grader.grading import default_model_path
+
+    out = runner.invoke(main, ["review", str(graded), "--model", str(default_model_path()),
+                               "--remember", str(tmp_path / "m4")])
+    assert out.exit_code == 1 and "no answer memory" in out.output and len(out.output.strip().splitlines()) == 1
+    assert not (tmp_path / "m4").exists()
+
+
+@pytest.mark.slow
 def test_accepted_synonym_goes_to_a_rubric_copy_and_regrade_touches_only_that_question(tmp_path, runner):
     graded = write_graded(tmp_path / "graded.csv")
     rubrics = tmp_path / "my-rubrics"

@@ -44,6 +44,9 @@ def _read_key(prompt: str) -> str:
 @click.argument("graded_path", metavar="GRADED", type=click.Path())
 @click.option("--export", "export_path", type=click.Path(),
               help="Write the decisions as labelled data for `grader calibrate` (.csv or .jsonl) and stop.")
+@click.option("--remember", "remember_dir", type=click.Path(),
+              help="With --model (a model calibrated with the answer memory): write a copy of it to this new "
+                   "directory whose memory also holds the decided answers, and stop. No refit.")
 @click.option("--rubrics", "rubrics_dir", type=click.Path(file_okay=False),
               help="Directory for rubric synonyms you accept (filled with a copy of the rubrics first; "
                    "use it later as --rubrics DIR). Without it no synonyms are proposed.")
@@ -55,7 +58,7 @@ def _read_key(prompt: str) -> str:
 @column_options
 @json_option
 @friendly_errors
-def review(graded_path, export_path, rubrics_dir, question_id, threshold, bank_dir, model_path, answer_column,
+def review(graded_path, export_path, remember_dir, rubrics_dir, question_id, threshold, bank_dir, model_path, answer_column,
            question_id_column, question_column, reference_column, as_json):
     """Review a file graded by `grader batch`: similar answers in groups, one decision per group.
 
@@ -73,6 +76,7 @@ def review(graded_path, export_path, rubrics_dir, question_id, threshold, bank_d
       grader review graded.csv --rubrics my-rubrics/
       grader review graded.csv --json > groups.json
       grader review graded.csv --export labels.csv && grader calibrate labels.csv -o my-model
+      grader review graded.csv --model my-model --remember my-model-2 && grader batch more.csv --model my-model-2
     """
     from grader.workflows.review.grouping import DEFAULT_THRESHOLD
     from grader.workflows.review.session import Options, Review
@@ -87,6 +91,20 @@ def review(graded_path, export_path, rubrics_dir, question_id, threshold, bank_d
         finally:
             r.close()
         click.echo(f"wrote {n} labelled answers to {export_path}", err=True)
+        return
+    if remember_dir:
+        if not model_path:
+            raise click.UsageError("--remember needs --model (the calibrated model to copy)")
+        r = Review.open(graded_path, options, columns, grouped=False)
+        try:
+            done = r.remember(model_path, remember_dir)
+        finally:
+            r.close()
+        if as_json:
+            click.echo(json.dumps(done, indent=1))
+        else:
+            click.echo(f"wrote {done['model']}: {done['added']} decided answers added to its answer memory, "
+                       f"{done['replaced']} regraded; {done['remembered']} remembered in all", err=True)
         return
     r = Review.open(graded_path, options, columns)
     try:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from grader.errors import GraderError
+
 from grader.model.classifier import GradingModel
 from grader.model.metrics import classification_metrics, regression_metrics
 from grader.signals.cohort import COHORT_FEATURES, cohort_columns, uses_cohort
@@ -117,8 +119,15 @@ def fit_model(data: LabelledData, X_base: np.ndarray, emb: np.ndarray | None, ro
     if opts.cohort:
         X = np.hstack([X, cohort[rows]])
     y_names = [data.scheme.labels[c] for c in data.y[rows]]
-    counts = np.bincount(data.y[rows])
-    inner = int(max(2, min(5, counts[counts > 0].min())))
+    counts = np.bincount(data.y[rows], minlength=data.scheme.k)
+    rarest = int(np.flatnonzero(counts == counts[counts > 0].min())[0])
+    if counts[rarest] < 2:
+        # The calibration's own folds need two of each class; an outer fold can leave fewer
+        # even when the whole file has enough.
+        raise GraderError(f"{data.source}: class {data.scheme.labels[rarest]!r} has {counts[rarest]} example in a "
+                          "cross-validation training fold, too few to calibrate on; add examples or use fewer "
+                          "--cv folds (--cv 1: none)")
+    inner = int(max(2, min(5, counts[rarest])))
     groups = np.array([data.keys[i] for i in rows])
     model = GradingModel(labels=data.scheme.labels, features=_model_features(opts), estimator=opts.estimator,
                          C=opts.C, max_iter=opts.max_iter, calibration=opts.calibration, cv=inner)

@@ -9,15 +9,19 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.bank.questions import load_bank
+from grader.bank.questions import load_bank, question_key
 from grader.errors import GraderError
+from grader.files import atomic_directory
 from grader.grading import Grader
+from grader.model.classifier import GradingModel
+from grader.signals.memory import MEMORY_FEATURES, MEMORY_FILE, AnswerMemory, memory_path_for
 from grader.workflows.calibration.labels import DEFAULT_LABEL_SETS, LabelScheme, file_sha256
+from grader.workflows.calibration.run import MODEL_FILES
 from grader.workflows.formats import _Writer, output_format
 from grader.workflows.paths import refuse_path_collisions, refuse_unwritable_outputs
 from grader.workflows.review.graded import GradedFile, load_graded
 from grader.workflows.review.grouping import DEFAULT_THRESHOLD, Group, group_answers, priority
-from grader.workflows.review.regrade import record_fingerprints
+from grader.workflows.review.regrade import model_file, record_fingerprints
 from grader.workflows.review.store import ReviewStore, review_db_path
 from grader.workflows.review.suggest import RubricSuggester, Suggestion
 
@@ -251,6 +255,51 @@ class Review:
             writer.close()
         part.replace(final)
         return len(rows)
+
+    def remember(self, model_path: str, out_dir: str) -> dict:
+        """A copy of the calibrated model at `model_path` in `out_dir`, whose answer memory also
+        holds the decided answers (a decision replaces the grade of the same answer already
+        remembered): grading with it learns from the corrections without a refit. Only a model
+        calibrated with the answer memory can; its calibration report is not copied, as it no
+        longer describes the model's memory."""
+        model = GradingModel.load(model_path)
+        source = model_file(model_path)
+        if not any(f in MEMORY_FEATURES for f in model.features):
+            raise GraderError(f"--model {model_path}: this model has no answer memory to add decisions to "
+                              "(calibrate with --memory, or export the decisions and calibrate again)")
+        memory = AnswerMemory.load(memory_path_for(source))
+        out = Path(out_dir)
+        refuse_path_collisions({"--model": str(source.parent), "GRADED": self.graded.path},
+                               {"--remember": str(out)})
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise GraderError(f"--remember {out_dir}: exists and is not an empty directory; name a new one")
+        scheme = LabelScheme.of_model(model.metadata) or LabelScheme(self.labels)
+        added = replaced = 0
+        for i, a in enumerate(self.answers):
+            label = self.decided(i)
+            if label is None:
+                continue
+            try:
+                grade = round(float(scheme.normalise(label)), 6)
+                if not 0 <= grade <= 1:
+                    raise ValueError
+            except ValueError:
+                raise GraderError(f"{self.graded.path}: row {a.row}: label {label!r} is not one of the "
+                                  f"model's ({', '.join(scheme.labels)})") from None
+            entry = memory.entries.setdefault(question_key(a.question), {
+                "question_id": a.question.id, "question": a.question.question, "answers": []})
+            known = {text: k for k, (text, _) in enumerate(entry["answers"])}
+            if a.text in known:
+                entry["answers"][known[a.text]][1] = grade
+                replaced += 1
+            else:
+                entry["answers"].append([a.text, grade])
+                added += 1
+        with atomic_directory(out, own=MODEL_FILES) as new:
+            model.save(new / "model.json")
+            memory.save(new / MEMORY_FILE)
+        return {"model": str(out), "added": added, "replaced": replaced,
+                "remembered": sum(len(e["answers"]) for e in memory.entries.values())}
 
     # --- what the terminal shows -----------------------------------------------------------
 
