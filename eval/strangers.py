@@ -107,7 +107,11 @@ def overlap(answer: str, references) -> float:
     return len(mine & theirs) / len(mine) if mine else 0.0
 
 
-def measure(rows, pred, p_correct) -> dict:
+# Writers' voice ids by round of writing (data README): the first 200 answers, the 240 added later.
+ROUNDS = {"first": ("a", "b"), "second": ("k", "m")}
+
+
+def measure(rows, pred, p_correct, by_round: bool = True) -> dict:
     from sklearn.metrics import cohen_kappa_score, roc_auc_score
 
     y = np.array([LABELS3.index(r.label3) for r in rows])
@@ -127,7 +131,15 @@ def measure(rows, pred, p_correct) -> dict:
            "low_overlap_correct_labelled_incorrect": share(correct & low, 0),
            "misconception_labelled_correct": share((kinds == "misconception") & (y == 0), 2),
            "reversed_labelled_correct": share((kinds == "reversed") & (y == 0), 2),
+           "bluff_labelled_correct": share((kinds == "bluff") & (y == 0), 2),
            "auc_correct": float(roc_auc_score(correct, p_correct)) if 0 < correct.sum() < len(y) else None}
+    if by_round:
+        p_correct = np.asarray(p_correct)
+        for name, voices in ROUNDS.items():
+            idx = np.array([i for i, r in enumerate(rows) if r.author[:1] in voices], dtype=int)
+            if len(idx):
+                out.setdefault("by_round", {})[name] = measure([rows[i] for i in idx], pred[idx], p_correct[idx],
+                                                               by_round=False)
     return out
 
 
