@@ -11,11 +11,14 @@ from grader.cli.app import bank_option, friendly_errors, json_option, main, rubr
 
 EXPORT_FORMATS = ("moodle-xml", "gift", "qti", "anki", "csv")
 IMPORT_FORMATS = ("moodle-xml", "gift", "csv")
+# grader.bank.documents.SHAPES, repeated so that `grader --help` does not import the library.
+DOC_SHAPES = ("numbered", "headings", "answer-blocks", "simple-detailed", "flashcards", "table")
 
 
 @main.group()
 def bank():
-    """Export the bank to Moodle XML, GIFT, QTI 3.0, Anki or CSV; import Moodle XML, GIFT or CSV."""
+    """Export the bank to Moodle XML, GIFT, QTI 3.0, Anki or CSV; import Moodle XML, GIFT or CSV,
+    or question/answer documents (import-docs)."""
 
 
 @bank.command("export")
@@ -92,3 +95,63 @@ def bank_import(input_file, fmt, output, force, as_json):
         click.echo(f"note: {note}", err=True)
     click.echo(f"wrote {output}: {summary['questions']} questions ({summary['with_references']} with references, "
                f"{summary['references']} references), {summary['rubrics']} rubrics from {input_file}", err=True)
+
+
+@bank.command("import-docs")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False),
+              help="The bank directory to write: <topic>.yaml files and rubrics/<id>.yaml.")
+@click.option("--bank", "bank_dir", type=click.Path(file_okay=False),
+              help="An existing bank directory to merge into (its questions, and rubrics from its rubrics/).")
+@click.option("--shape", type=click.Choice(DOC_SHAPES),
+              help="Read every file in this shape (default: found per document).")
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists (never when it holds an input).")
+@json_option
+@friendly_errors
+def bank_import_docs(files, output, bank_dir, shape, force, as_json):
+    """Build a bank from question/answer documents (Markdown, HTML or plain text): numbered Q&A,
+    questions as headings, "Answer:" or "Q:/A:" blocks, flashcards, "Simple:/Detailed:" answers
+    and tables of questions. The same question asked in other words is merged into one, its
+    answers kept as references; answered questions get drafted (not reviewed) rubrics.
+
+    \b
+    Examples:
+      grader bank import-docs faq.md notes.html -o my_bank/
+      grader bank import-docs cards.txt -o merged/ --bank my_bank/ --json
+    """
+    from grader.bank.documents import import_documents
+    from grader.bank.interchange import Imported, write_bank
+    from grader.bank.questions import load_bank
+    from grader.bank.rubrics import load_rubrics
+
+    _refuse_output_holding_inputs(output, [*files, *([bank_dir] if bank_dir else [])])
+    existing = load_bank(bank_dir) if bank_dir else None
+    rubrics_dir = Path(bank_dir) / "rubrics" if bank_dir else None
+    existing_rubrics = load_rubrics(rubrics_dir) if rubrics_dir and rubrics_dir.is_dir() else {}
+    questions, rubrics, report = import_documents(files, existing, existing_rubrics, shape=shape)
+    write_bank(Imported(questions, rubrics), output, force=force)
+    summary = {**report.to_dict(questions), "output": str(output)}
+    if as_json:
+        click.echo(json.dumps(summary, indent=1, ensure_ascii=False))
+        return
+    for doc in summary["documents"]:
+        click.echo(f"{doc['file']}: {doc['shape']}, {doc['questions']} questions ({doc['answered']} answered, "
+                   f"{doc['questions_lost']} without their question)", err=True)
+    click.echo(f"wrote {output}: {summary['questions']} questions ({summary['with_references']} with references, "
+               f"{summary['references']} references; {summary['new']} new, {len(summary['updated'])} updated, "
+               f"{len(summary['merged'])} merged from several items), {summary['rubrics_drafted']} rubrics drafted",
+               err=True)
+    if summary["lost_questions"]:
+        click.echo(f"note: {len(summary['lost_questions'])} answers lost their question on the page; they are "
+                   f"marked unservable until you write it (grep 'unservable' in {output})", err=True)
+
+
+def _refuse_output_holding_inputs(output, inputs) -> None:
+    """Never write over an input: OUTPUT may not be an input, nor hold one, nor lie in the bank read."""
+    from grader.errors import GraderError
+
+    out = Path(output).resolve()
+    for given in inputs:
+        path = Path(given).resolve()
+        if path == out or out in path.parents or (path.is_dir() and path in out.parents):
+            raise GraderError(f"{output}: is or holds the input {given}; choose another output directory")
