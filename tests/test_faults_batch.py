@@ -108,6 +108,35 @@ def test_a_real_multi_line_answer_is_not_taken_for_a_broken_quote(tmp_path, runn
     assert [r["answer"] for r in read_csv(out_path)][1] == "another"
 
 
+def test_a_stray_quote_closing_at_a_line_end_rows_later_stops_naming_the_line(tmp_path, runner):
+    """The quote left open in line 2 closes at `5"` (inches) at the end of line 4: strict CSV, yet
+    the rows between would vanish into one answer; they start like the file's rows."""
+    src = tmp_path / "in.csv"
+    src.write_text('question_id,answer\nq004-035,"it drops units\nq004-035,a second answer\n'
+                   'q004-035,a kernel of 5"\nq004-035,a fourth answer\n', encoding="utf-8")
+    out_path = tmp_path / "out.csv"
+    out = runner.invoke(main, ["batch", str(src), "-o", str(out_path), "-q"])
+    one_line_error(out, "line 2", "quote")
+    assert not out_path.exists()
+
+
+def test_a_quoted_field_closing_before_its_end_is_an_error_row_and_the_others_grade(tmp_path, runner):
+    """`"dropout" drops units` reads as `dropout drops units` in a lenient reader: the text the
+    user wrote would change silently; a quote inside an unquoted field, or a doubled one, is fine."""
+    src = tmp_path / "in.csv"
+    src.write_text('question_id,answer\nq004-035,"dropout" drops units at random\n'
+                   'q004-035,He said "drops units" while training\nq004-035,"it is ""off"" at test time"\n',
+                   encoding="utf-8")
+    out_path = tmp_path / "out.csv"
+    out = runner.invoke(main, ["batch", str(src), "-o", str(out_path), "-q"])
+    assert out.exit_code == 0, out.output
+    rows = read_csv(out_path)
+    assert [r["status"] for r in rows] == ["error", "ok", "ok"]
+    assert "line 2" in rows[0]["message"] and "quote" in rows[0]["message"]
+    assert rows[1]["answer"] == 'He said "drops units" while training'
+    assert rows[2]["answer"] == 'it is "off" at test time'
+
+
 # --- binary files given as rows, outputs that cannot be written -----------------------------------
 
 @pytest.mark.parametrize("name, head, says", [

@@ -137,19 +137,33 @@ def _read_csv(stream, source, chunk_size):
         raise GraderError(f"{source}: column '{twice}' appears twice in the header; rename one")
     lines.clear()
     chunk, seen, line = [], 0, reader.line_num
+    first_values: set[str] = set()     # of the first column: a line inside a field that starts with one is a row
     try:
         for row in reader:
             start, line = line + 1, reader.line_num
-            if line > start and _swallows_rows(row, len(header)) and not _well_quoted(lines.text()):
+            first = row.get(header[0])
+            if isinstance(first, str) and "\n" not in first and len(first_values) < 100_000:
+                first_values.add(first)
+            swallowed = _swallowed_rows(row, len(header)) if line > start else []
+            if swallowed and (not _well_quoted(lines.text()) or any(f[0] in first_values for f in swallowed)):
                 # A quote left open runs on to the next quote in the file (or its end): the rows
-                # between vanish into one field. A real multi-line answer is quoted as CSV quotes it.
+                # between vanish into one field. A real multi-line answer is quoted as CSV quotes
+                # it, and its lines do not start like the file's rows (a quote that happens to
+                # close before a comma further down, `5"` for inches, would pass the first test).
                 raise GraderError(f"{source}: line {start}: a quote opened in this row does not close where its "
                                   f"field ends, so the {line - start} lines after it would be read as one "
                                   f"field; fix the quote")
+            # A quoted field that closes before its end ("a" b) is read as `a b`: the text the
+            # user wrote would be changed without a word, so the row is kept as an error row.
+            misquoted = '"' in lines.text() and not _well_quoted(lines.text())
             lines.clear()
             extra = row.pop(None, None)
             row = {k: ("" if v is None else v) for k, v in row.items()}
-            if extra:
+            if misquoted:
+                row[PROBLEM] = (f"line {start}: a quoted field closes before the field ends (as in \"a\" b), "
+                                "so its text cannot be read as written; quote the whole field and double the "
+                                "quotes inside it")
+            elif extra:
                 # Never cut silently: the extra fields are kept, and the row is an error row.
                 row[EXTRA_FIELDS] = ",".join(extra)
                 row[PROBLEM] = (f"line {start}: {len(header) + len(extra)} fields where the header has "
@@ -200,15 +214,16 @@ def _well_quoted(record: str) -> bool:
     return True
 
 
-def _swallows_rows(row: dict, width: int) -> bool:
-    """Whether a field of this record holds a line that reads as a whole row of `width` fields."""
+def _swallowed_rows(row: dict, width: int) -> list[list[str]]:
+    """The lines inside fields of this record that read as whole rows of `width` fields."""
+    found = []
     for value in row.values():
-        if isinstance(value, str) and "\n" in value:
+        if isinstance(value, str) and "\n" in value and width > 1:
             for text in value.splitlines()[1:]:
                 fields = next(csv.reader([text]), [])
-                if len(fields) == width and width > 1:
-                    return True
-    return False
+                if len(fields) == width:
+                    found.append(fields)
+    return found
 
 
 class _JsonNumber(float):
