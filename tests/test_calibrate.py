@@ -179,6 +179,22 @@ def test_validation_errors_are_one_line(rows, args, message, tmp_path, runner):
     assert len(res.output.strip().splitlines()) == 1
 
 
+def test_output_folder_holding_other_files_is_refused_before_any_work(tmp_path, runner, monkeypatch):
+    """Its new files could only land one by one: a crash between two would leave a model beside
+    another's answer memory. A folder of model files only is replaced whole."""
+    data = _write_jsonl(tmp_path / "d.jsonl", [{"question_id": "q004-035", "answer": "a", "label": "correct"}])
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    res = runner.invoke(main, ["calibrate", str(data), "-o", str(folder)])
+    assert res.exit_code == 1 and "holds more than a model's files (notes.txt)" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+    monkeypatch.chdir(tmp_path / "mine")
+    (folder / "notes.txt").unlink()
+    res = runner.invoke(main, ["calibrate", str(data), "-o", "."])
+    assert res.exit_code == 1 and "holds more than a model's files" in res.output
+
+
 @pytest.mark.parametrize("estimator", ["logistic", "ridge"])
 def test_score_scale_with_group_regex(tmp_path, runner, estimator):
     """A Mohler-shaped file: question + reference columns, scores 0-5, folds by the id's assignment."""

@@ -125,12 +125,13 @@ def calibrate(data_path, input_format, answer_column, question_id_column, questi
 
     from grader.workflows.paths import refuse_path_collisions
     from grader.workflows.calibration.fitting import Options
-    from grader.workflows.calibration.run import calibrate as run_calibration, save_run
+    from grader.workflows.calibration.run import calibrate as run_calibration, check_model_dir, save_run
     from grader.grading import Grader
 
     # The files written into the output directory must not be the labelled data.
     refuse_path_collisions({"DATA": data_path}, {f"-o {out_dir}/{name}": Path(out_dir) / name
                                                  for name in ("model.json", "answer_memory.json", "report.html")})
+    check_model_dir(out_dir)
     grader = Grader.from_paths(bank_dir, rubrics_dir, None)
     if group_by is None:
         group_by = "column" if group_column else "question"

@@ -159,12 +159,26 @@ def _inner_fold_warnings(model, data: LabelledData) -> list[str]:
 MODEL_FILES = frozenset({"model.json", MEMORY_FILE, "report.html"})
 
 
+def check_model_dir(out_dir) -> None:
+    """Refuse, before any work, an output that cannot be replaced as a whole: a file, or a folder
+    holding anything but a model's files (or the current folder). Its new files would land one
+    by one, and a crash between two would leave a model beside the answer memory of another."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise GraderError(f"-o {out_dir}: exists and is not a directory")
+    if out.is_dir():
+        foreign = sorted(e.name for e in out.iterdir() if e.name not in MODEL_FILES)
+        if foreign or out.resolve() == Path.cwd().resolve():
+            shown = f" ({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''})" if foreign else ""
+            raise GraderError(f"-o {out_dir}: holds more than a model's files{shown}; name a new directory "
+                              "or one that holds only model.json, answer_memory.json and report.html")
+
+
 def save_run(run: CalibrationRun, out_dir) -> Path:
     """Write the model directory: its files land together (a model never beside the answer memory
     of another), or, on an error, the previous directory stays as it was."""
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise GraderError(f"{out}: exists and is not a directory")
+    check_model_dir(out)
     with atomic_directory(out, own=MODEL_FILES) as new:
         run.model.save(new / "model.json")
         if run.memory is not None:
