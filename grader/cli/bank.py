@@ -99,7 +99,7 @@ def bank_import(input_file, fmt, output, force, as_json):
 
 @bank.command("import-docs")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--output", "-o", required=True, type=click.Path(file_okay=False),
+@click.option("--output", "-o", required=True, type=click.Path(),
               help="The bank directory to write: <topic>.yaml files and rubrics/<id>.yaml.")
 @click.option("--bank", "bank_dir", type=click.Path(file_okay=False),
               help="An existing bank directory to merge into (its questions, and rubrics from its rubrics/).")
