@@ -224,6 +224,28 @@ def test_report_html(tmp_path, runner):
     assert "data:image/png;base64," in page and "Least sure" in page and "q004-035" in page
 
 
+def test_report_of_a_resumed_run_covers_every_row(tmp_path, grader, monkeypatch):
+    """The rows the interrupted run finished are read back from its output for the report."""
+    src = write_csv(tmp_path / "in.csv", ROWS)
+    whole = BatchJob(grader, chunk_size=2)
+    whole.keep_records = True
+    whole.run(str(src), str(tmp_path / "whole.csv"))
+    job = interrupt_at_chunk(BatchJob(grader, chunk_size=2), monkeypatch, 3)
+    with pytest.raises(KeyboardInterrupt):
+        job.run(str(src), str(tmp_path / "out.csv"))
+    resumed = BatchJob(grader, chunk_size=2)
+    resumed.keep_records = True
+    summary = resumed.run(str(src), str(tmp_path / "out.csv"), resume=True)
+    assert summary.resumed_from == 4
+
+    def key(r):
+        return (r["status"], r.get("row"), r["question_id"], r["answer"], r.get("label"),
+                round(r.get("score", 0), 4), round(r.get("confidence", 0), 4))
+    assert sorted(map(key, resumed.records)) == sorted(map(key, whole.records))
+    assert {r["question"] for r in resumed.records if r["question_id"] == "q004-035" and r["status"] == "ok"} == \
+        {grader.bank.get("q004-035").question}
+
+
 def test_windows_of_rows_keep_every_row_in_order_and_resume(tmp_path, grader, monkeypatch):
     """The model runs a window of rows at a time and grading goes chunk by chunk; neither may
     move, drop or change a row, also when a run stops and resumes inside a window."""

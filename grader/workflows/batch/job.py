@@ -186,7 +186,7 @@ class BatchJob:
             names = [k for k in row if re.fullmatch(f"(?:{GRADER_PREFIX})*{col}", k)]
             return row[names[-1]] if names else None
 
-        for row in finished_rows(part, fmt, done):
+        for number, row in enumerate(finished_rows(part, fmt, done), 1):
             status = last(row, "status")
             if status == "error":
                 summary.errors += 1
@@ -197,6 +197,28 @@ class BatchJob:
                     summary.scored += 1
                 except (TypeError, ValueError):
                     pass
+            if self.keep_records:
+                self._record_finished(number, row, status, last)
+
+    def _record_finished(self, number: int, row: dict, status, last) -> None:
+        """A report record of a row an interrupted run finished, read back from its output, so
+        that the report of a resumed run covers every row."""
+        qid = str(row.get(self.columns.question_id) or "")
+        answer = str(row.get(self.columns.answer) or "")[:300]
+        if status != "ok":
+            self.records.append({"status": "error", "row": number, "question_id": qid, "answer": answer,
+                                 "message": str(last(row, "message") or "")})
+            return
+        # The row's input columns are intact in the output: resolved again, it names its question
+        # as the live run did (an own question by the id made from its text).
+        question, _ = self.question_for(row)
+        try:
+            score, confidence = float(last(row, "score")), float(last(row, "confidence"))
+        except (TypeError, ValueError):
+            return
+        self.records.append({"status": "ok", "question_id": question.id if question else qid,
+                             "question": question.question if question else "", "answer": answer,
+                             "score": score, "label": last(row, "label"), "confidence": confidence})
 
     def _output_header(self) -> list[str]:
         """The CSV header: every input column, then the grader's columns as named for this input."""
