@@ -35,15 +35,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from grader.bank.documents import ImportReport, import_documents, read_members  # noqa: E402
-from grader.bank.documents.merging import Merger, normalised  # noqa: E402
+from grader.bank.documents.merging import Merger  # noqa: E402
 from grader.bank.questions import load_bank  # noqa: E402
 from grader.core.embedding import get_embedder  # noqa: E402
 
 SEEDS = sorted((ROOT.parent / "shared" / "seeds").glob("*.txt"))
 OUT = ROOT / "eval" / "results" / "import_docs.json"
 OVERLAP, CONTAINED = 0.5, 0.8
-QUESTION_GRID = [round(0.80 + 0.02 * k, 2) for k in range(10)]
-ANSWER_GRID = [round(0.78 + 0.02 * k, 2) for k in range(8)]
+QUESTION_GRID = [0.80, 0.82, 0.84, 0.85, 0.86, 0.87, 0.88, 0.89, 0.90, 0.92, 0.94, 0.96, 0.98]
+ANSWER_GRID = [0.78, 0.80, 0.82, 0.84, 0.85, 0.86, 0.88, 0.90]
 
 
 def word_set(text: str) -> set[str]:
@@ -125,27 +125,39 @@ def merge_scores(found, per_q, bank, bank_refs) -> dict:
             "wrong_merges": len(wrong), "wrong_merge_examples": wrong[:10]}
 
 
-def table_rows(members_by_group, bank) -> dict:
+def bank_table_merges() -> dict[int, str]:
+    """003 table row -> the answered bank question the reviewed bank merged it into (merges.md)."""
+    rows, current = {}, None
+    for line in (ROOT / "eval" / "bank_build" / "merges.md").read_text(encoding="utf-8").splitlines():
+        head = re.match(r"^- (q[\w-]+):", line)
+        if head:
+            current = head.group(1)
+        row = re.match(r"^\s+- 003 table row (\d+):", line)
+        if row and current:
+            rows[int(row.group(1))] = current
+    return rows
+
+
+def table_rows(members_by_group) -> dict:
     """003's unanswered table rows: merged into the answered question the bank put them in?"""
-    by_text = {normalised(q.question): q for q in bank}
+    expected = bank_table_merges()
     right = wrong = missed = kept_apart = 0
     for members, bank_ids in members_by_group:
         for m in members:
-            if not (m.file.startswith("003") and not m.item.answers and m.question):
+            if not (m.file.startswith("003") and not m.item.answers):
                 continue
-            target = by_text.get(normalised(m.question))
-            should = target is not None and bool(target.references)
+            target = expected.get(m.item.number)
             merged = len(members) > 1 and bool(bank_ids)
-            if merged and should and target.id in bank_ids and len(bank_ids) == 1:
+            if merged and bank_ids == {target}:
                 right += 1
             elif merged:
                 wrong += 1
-            elif should:
+            elif target:
                 missed += 1
             else:
                 kept_apart += 1
-    return {"merged_as_the_bank": right, "merged_wrongly": wrong, "not_merged_but_bank_did": missed,
-            "unanswered_in_both": kept_apart}
+    return {"bank_merged_rows": len(expected), "merged_as_the_bank": right, "merged_otherwise": wrong,
+            "not_merged_but_bank_did": missed, "unanswered_in_both": kept_apart}
 
 
 def sweep(members, bank, bank_refs, embedder) -> list[dict]:
@@ -178,7 +190,7 @@ def main() -> None:
     found = matched_groups([[(r.source_file, r.source_number, r.text) for r in g.references]
                             for g in merger.groups], bank_refs)
     result["table_rows_003"] = table_rows(
-        [(g.members, {bank_refs[k][0] for k in f if k is not None}) for g, f in zip(merger.groups, found)], bank)
+        [(g.members, {bank_refs[k][0] for k in f if k is not None}) for g, f in zip(merger.groups, found)])
     result["import"] = {**{k: v for k, v in report.to_dict(questions).items() if k not in ("merged", "lost_questions")},
                         "questions_lost_unwritten": len(report.lost), "merged_questions": len(report.merged),
                         "rubrics": len(rubrics), "seconds": round(seconds, 1)}
