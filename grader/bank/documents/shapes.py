@@ -292,7 +292,7 @@ def _numbered_cards(lines: list[Line]) -> list[Item]:
     starts, expected = [], None
     for k, line in enumerate(rows):
         text = line.text.strip()
-        if text.isdigit() and (expected is None or int(text) == expected) and k + 2 < len(rows) + 1:
+        if text.isdigit() and (expected is None or int(text) == expected):
             starts.append(k)
             expected = int(text) + 1
     items = []
@@ -351,12 +351,12 @@ def parse_table(lines: list[Line]) -> list[Item]:
         return []
     items = []
     for line, cells in rows:
-        get = lambda name: cells[columns[name]] if name in columns and columns[name] < len(cells) else ""  # noqa: E731
-        if not asks(get("question")):
+        row = {name: cells[k] for name, k in columns.items() if k < len(cells)}
+        if not asks(row.get("question", "")):
             continue
-        number = int(get("number")) if get("number").isdigit() else len(items) + 1
-        item = Item(number, line.number, get("question"), topic=get("topic"), level=get("level"))
-        _with_answer([item], get("answer"))
+        number = int(row["number"]) if row.get("number", "").isdigit() else len(items) + 1
+        item = Item(number, line.number, row["question"], topic=row.get("topic", ""), level=row.get("level", ""))
+        _with_answer([item], row.get("answer", ""))
         items.append(item)
     return items if len(items) * 2 >= len(rows) else []
 
