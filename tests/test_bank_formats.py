@@ -3,6 +3,7 @@ format holds; hostile and malformed files are one-line errors; Anki ids are stab
 well-formed."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -287,13 +288,31 @@ def test_anki_export_has_stable_ids(tmp_path, bundled, runner):
     first, second = guids(paths[0]), guids(paths[1])
     assert first == second and first[0]
     bank, _ = bundled
-    answered = bank.filter(topic="rnn", with_reference=True)
+    answered = [q for q in bank.filter(topic="rnn", with_reference=True) if q.servable]
     assert len(first[0]) == len(answered) and {d for d, _ in first[1]} == {"grader::rnn"}
     from grader.bank.interchange.anki import build_package, note_guid
 
     model = build_package(answered).decks[0].notes[0].model
     assert "{{type:Answer}}" in model.templates[0]["qfmt"]
     assert {g for g, _, _ in first[0]} == {note_guid(q.id) for q in answered}
+    # The answer to type is the model answer where there is one; the references follow with their errata.
+    fields = {g: f.split("\x1f") for g, _, f in first[0]}
+    for q in answered:
+        answer, others = fields[note_guid(q.id)][2], fields[note_guid(q.id)][3]
+        if q.model_answer:
+            assert answer.split()[:4] == q.model_answer.split()[:4]
+            assert re.sub("<[^>]+>", " ", others).split()[:4] == q.references[0].text.split()[:4]
+        assert all("Erratum" in others for r in q.references if r.errata)
+    marked = [q for q in bank if q.unservable and q.references]
+    assert marked and not {note_guid(q.id) for q in marked} & set(fields)
+
+
+def test_anki_leaves_out_flashcards_whose_options_were_lost(bundled):
+    from grader.bank.interchange.anki import build_package
+
+    bank, _ = bundled
+    marked = [q for q in bank if q.unservable and q.references]
+    assert marked and build_package(marked).decks == []
 
 
 def test_qti_package_is_well_formed(tmp_path, bundled, runner):
@@ -310,19 +329,25 @@ def test_qti_package_is_well_formed(tmp_path, bundled, runner):
     with zipfile.ZipFile(path) as z:
         manifest = fromstring(z.read("imsmanifest.xml"))
         resources = manifest.findall(f"{cp}resources/{cp}resource")
-        assert [r.get("identifier") for r in resources] == [q.id for q in bank]
+        served = [q for q in bank if not q.unservable]
+        assert [r.get("identifier") for r in resources] == [q.id for q in served] and len(served) < len(bank)
         assert all(r.get("type") == "imsqti_item_xmlv3p0" for r in resources)
-        for q, res in zip(bank, resources):
+        for q, res in zip(served, resources):
             item = fromstring(z.read(res.get("href")))
             assert item.tag == f"{qti}qti-assessment-item" and item.get("identifier") == q.id
             body = item.find(f"{qti}qti-item-body")
             assert body.find(f"{qti}qti-extended-text-interaction").get("response-identifier") == "RESPONSE"
             assert item.find(f"{qti}qti-response-declaration").get("identifier") == "RESPONSE"
             blocks = body.findall(f"{qti}qti-rubric-block")
-            assert len(blocks) == (len(q.references) > 0) + (len(q.references) > 1) + (q.id in rubrics)
+            assert len(blocks) == bool(q.model_answer) + (len(q.references) > 0) + (len(q.references) > 1) + \
+                (q.id in rubrics)
+            texts = [" ".join(p.text for p in b.iter(f"{qti}p")) for b in blocks]
+            if q.model_answer:
+                assert texts[0].split()[:5] == q.model_answer.split()[:5]
             if q.references:
-                text = " ".join(p.text for p in blocks[0].iter(f"{qti}p"))
-                assert text.split()[:5] == q.references[0].text.split()[:5]
+                assert texts[bool(q.model_answer)].split()[:5] == q.references[0].text.split()[:5]
+            if any(r.errata for r in q.references):
+                assert "Erratum" in " ".join(texts)
             prompt = " ".join(p.text for p in body.find(f"{qti}div").iter(f"{qti}p"))
             assert prompt == q.question
     assert path.read_bytes() == export_bank("qti", list(bank), rubrics)   # deterministic

@@ -1,8 +1,10 @@
 """Anki (export only): an .apkg with one deck per topic and a "type in the answer" note type.
 
 Model and deck ids are derived from their names and each note's GUID from its question id, so
-importing a later export into Anki updates the same notes instead of adding copies. A question
-without a reference is left out (there is nothing to type).
+importing a later export into Anki updates the same notes instead of adding copies. The answer
+to type is the question's model answer where it has one (short and checked, where a source
+reference can be long and wrong), else its first reference. A question without a reference
+(nothing to type) or marked unservable (a flashcard whose options were lost) is left out.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ def note_guid(question_id: str) -> str:
     return genanki.guid_for("grader", question_id)
 
 
+def _reference_html(reference) -> str:
+    text = text_to_html(reference.text)
+    return f"{text}<br><i>Erratum: {text_to_html(reference.errata)}</i>" if reference.errata else text
+
+
 def build_package(questions):
     import genanki
 
@@ -42,13 +49,15 @@ def build_package(questions):
         css=_CSS)
     decks = {}
     for q in questions:
-        if not q.references:
+        if not q.servable:
             continue
         name = f"{DECK_PREFIX}::{q.topic}"
         deck = decks.setdefault(name, genanki.Deck(stable_id(name), name))
-        others = "<br><br>".join(text_to_html(r.text) for r in q.references[1:])
+        answer = q.model_answer or q.references[0].text
+        shown = q.references if q.model_answer else q.references[1:]
+        others = "<br><br>".join(_reference_html(r) for r in shown)
         deck.add_note(genanki.Note(model=model, guid=note_guid(q.id), tags=[q.topic, q.level],
-                                   fields=[q.id, text_to_html(q.question), text_to_html(q.references[0].text),
+                                   fields=[q.id, text_to_html(q.question), text_to_html(answer),
                                            others, q.topic, q.level]))
     return genanki.Package(list(decks.values()))
 

@@ -1,7 +1,9 @@
 """QTI 3.0 (export only): a content package (zip) with `imsmanifest.xml` and one
 `qti-assessment-item` per question: the question, an extended-text interaction, and for the
-scorer the first reference, the other references and the rubric concepts in rubric blocks.
-Topic and level are keywords (`topic:<t>`, `level:<l>`) in each resource's LOM metadata.
+scorer the model answer, the first reference, the other references (each with its erratum) and
+the rubric concepts in rubric blocks. Topic and level are keywords (`topic:<t>`, `level:<l>`) in
+each resource's LOM metadata. A question marked unservable (a flashcard whose options were lost)
+is left out: it cannot be answered.
 """
 
 from __future__ import annotations
@@ -50,10 +52,13 @@ def item_xml(q, rubric) -> bytes:
     SubElement(item, f"{{{QTI}}}qti-outcome-declaration",
                {"identifier": "SCORE", "cardinality": "single", "base-type": "float"})
     body = SubElement(item, f"{{{QTI}}}qti-item-body")
-    if q.references:
-        _rubric_block(body, "Reference answer", [q.references[0].text])
-    if len(q.references) > 1:
-        _rubric_block(body, "Other reference answers", [r.text for r in q.references[1:]])
+    if q.model_answer:
+        _rubric_block(body, "Model answer", [q.model_answer])
+    texts = [r.text + (f"\n(Erratum: {r.errata})" if r.errata else "") for r in q.references]
+    if texts:
+        _rubric_block(body, "Reference answer", texts[:1])
+    if len(texts) > 1:
+        _rubric_block(body, "Other reference answers", texts[1:])
     if rubric is not None:
         _rubric_block(body, "Key concepts", [
             f"{c.name} (weight {c.weight:g}{', required' if c.required else ''}): {', '.join(c.phrases)}"
@@ -86,6 +91,7 @@ def manifest_xml(questions) -> bytes:
 
 
 def export(questions, rubrics) -> bytes:
+    questions = [q for q in questions if not q.unservable]
     buf = io.BytesIO()
     seen = set()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
