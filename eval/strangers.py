@@ -76,14 +76,17 @@ def load_rows() -> list[Row]:
 
 def load_train_rows() -> list[Row]:
     """Stranger-style answers to the bank questions NOT in the test set, written the same way,
-    labelled by the writer's intent (which the blind labeller matched on 90.5% of the test set)."""
+    labelled by a blind labeller where one labelled them (`label`, the third round), else by the
+    writer's intent (which the blind labellers matched on 86-98% of the answers they saw)."""
     from grader import load_bank
 
     bank = load_bank(ROOT / "grader" / "data" / "questions")
     test_questions = {json.loads(line)["question_id"] for f in DATA.glob("questions_*.jsonl")
                       for line in f.read_text(encoding="utf-8").splitlines() if line.strip()}
     rows = []
-    for part in sorted(TRAIN_DATA.glob("answers_*.jsonl")):
+    # In the order the files were written (answers_2 before answers_10): eval/signals.py caches the
+    # rows' signals by position and computes only the rows appended since.
+    for part in sorted(TRAIN_DATA.glob("answers_*.jsonl"), key=lambda p: int(p.stem.split("_")[1])):
         for line in part.read_text(encoding="utf-8").splitlines():
             if not line.strip():
                 continue
@@ -91,9 +94,10 @@ def load_train_rows() -> list[Row]:
             if d["question_id"] in test_questions:
                 raise ValueError(f"{part}: {d['question_id']} is a test question")
             q = bank.get(d["question_id"])
+            label = d.get("label", d["intended"])
             rows.append(Row(source="strangers_train", group="indomain:" + q.id, question=q.question,
                             references=tuple(r.text for r in q.references), answer=d["answer"],
-                            grade=LABELS3.index(d["intended"]) / 2, label3=d["intended"], question_id=q.id,
+                            grade=LABELS3.index(label) / 2, label3=label, question_id=q.id,
                             kind=d["kind"], origin="strangers", author=d["writer"]))
     return rows
 

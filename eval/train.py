@@ -39,35 +39,49 @@ from grader.core.judge import AnswerJudge  # noqa: E402
 MODEL_OUT = ROOT / "grader" / "models" / "default" / "model.json"
 
 
-def training_matrix(rows, signals):
-    """FEATURES of every row (bank-question rows twice: reviewed and drafted rubrics) and row indices."""
-    indomain = np.flatnonzero([r.source in ("indomain", "strangers_train") for r in rows])
+def training_matrix(rows, signals, keep, bank_rubrics: str = "both"):
+    """FEATURES of the rows `keep` and their row indices. Bank-question answers come with the
+    bank's reviewed rubric and, with `bank_rubrics` "both", again with the rubric drafted on the
+    fly (what a question without a rubric file gets); "split" gives each of them one of the two.
+    The sample is drawn over answers, not over these copies: a cap over copies kept about two in
+    three of the bank-question answers with the reviewed rubrics they are graded with."""
     costly = np.hstack([signals["e5"], signals["judge"][:, None]])
-    X = np.vstack([np.hstack([signals["base"], costly]), np.hstack([signals["base_drafted"], costly])[indomain]])
-    return X, np.concatenate([np.arange(len(rows)), indomain])
+    reviewed, drafted = np.hstack([signals["base"], costly]), np.hstack([signals["base_drafted"], costly])
+    bank = keep[[rows[i].source in ("indomain", "strangers_train") for i in keep]]
+    if bank_rubrics == "reviewed":
+        return reviewed[keep], keep
+    if bank_rubrics == "split":
+        halves = set(np.random.default_rng(0).permutation(bank)[:len(bank) // 2].tolist())
+        use_drafted = np.array([i in halves for i in keep])
+        return np.where(use_drafted[:, None], drafted[keep], reviewed[keep]), keep
+    return np.vstack([reviewed[keep], drafted[bank]]), np.concatenate([keep, bank])
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cap", type=int, default=2500)
+    ap.add_argument("--bank-rubrics", choices=("both", "reviewed", "split"), default="both",
+                    help="bank-question answers with both rubrics (default), with the reviewed one only, or each "
+                         "with one of the two (half of them drafted, seed 0)")
     args = ap.parse_args()
     rows = load_training_rows()
     signals = load_signals(rows)
-    X, index = training_matrix(rows, signals)
+    keep = balanced(np.arange(len(rows)), strata(rows), args.cap, np.random.default_rng(0))
+    X, index = training_matrix(rows, signals, keep, args.bank_rubrics)
     sources = np.array([rows[i].source for i in index])
-    keep = balanced(np.arange(len(index)), strata([rows[i] for i in index]), args.cap, np.random.default_rng(0))
-    y = np.array([rows[i].label3 for i in index[keep]])
-    groups = np.array([rows[i].group for i in index[keep]])
-    model = build_model(X[keep], y, groups)
+    y = np.array([rows[i].label3 for i in index])
+    groups = np.array([rows[i].group for i in index])
+    model = build_model(X, y, groups)
     import sklearn
 
     model.metadata.update({
         "embedder": "paraphrase-minilm-l3-onnx",
-        "trained_on": {"rows_per_source": dict(Counter(sources[keep].tolist())),
+        "trained_on": {"rows_per_source": dict(Counter(sources.tolist())),
                        "sources": "eval/corpora.py (Mohler; SciEntsBank, Beetle, SAF training splits; "
                                   "eval/data/labelled.jsonl and eval/data/strangers_train/ with reviewed and "
                                   "drafted rubrics)",
-                       "sample": f"at most {args.cap} rows per source, seed 0"},
+                       "sample": f"at most {args.cap} answers per source, seed 0; bank-question answers "
+                                 f"with rubrics: {args.bank_rubrics}"},
         "held_out_figures": "eval/results/loso.json (leave one source out)",
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                  text=True).stdout.strip(),

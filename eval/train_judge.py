@@ -6,7 +6,7 @@ held out; --ship trains the judge shipped in the package (see ship()).
     # train without SOURCE, score every row of SOURCE (eval/results/tmp/judge_holdout_SOURCE.npy)
     .venv/bin/python eval/train_judge.py --holdout indomain
     # the judge shipped in grader/models/judge/, and cross-fitted scores for eval/train.py
-    .venv/bin/pip install -e '.[train]' && .venv/bin/python eval/train_judge.py --ship --per-source 3000 --epochs 2
+    .venv/bin/pip install -e '.[train]' && .venv/bin/python eval/train_judge.py --ship --per-source 4000 --epochs 2
 
 Training rows: up to --per-source rows of each training source (stratified by label, seed 0),
 each paired with its closest reference (most shared words); plus, for polarity, about one in six

@@ -1,5 +1,5 @@
-"""Answer-judge family: the cross-encoder of `core.judge`, which reads the answer against each of
-its closest references, gives the probability that the answer is right. It is the one signal that
+"""Answer-judge family: the cross-encoder of `core.judge`, which reads the answer against its
+closest reference, gives the probability that the answer is right. It is the one signal that
 ranks fluent wrong answers (misconceptions, reversed statements, which reuse the references'
 words) below correct answers in a stranger's own words (eval/RESULTS.md §3). Like e5's, it is
 filled after the rest of the matrix and only for the rows a model needs it for (`add_judge`)."""
