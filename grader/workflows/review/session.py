@@ -275,6 +275,7 @@ class Review:
             raise GraderError(f"--remember {out_dir}: exists and is not an empty directory; name a new one")
         scheme = LabelScheme.of_model(model.metadata) or LabelScheme(self.labels)
         added = replaced = 0
+        positions: dict[str, dict[str, int]] = {}    # question key -> answer text -> its place in memory
         for i, a in enumerate(self.answers):
             label = self.decided(i)
             if label is None:
@@ -286,13 +287,15 @@ class Review:
             except ValueError:
                 raise GraderError(f"{self.graded.path}: row {a.row}: label {label!r} is not one of the "
                                   f"model's ({', '.join(scheme.labels)})") from None
-            entry = memory.entries.setdefault(question_key(a.question), {
+            key = question_key(a.question)
+            entry = memory.entries.setdefault(key, {
                 "question_id": a.question.id, "question": a.question.question, "answers": []})
-            known = {text: k for k, (text, _) in enumerate(entry["answers"])}
+            known = positions.setdefault(key, {text: k for k, (text, _) in enumerate(entry["answers"])})
             if a.text in known:
                 entry["answers"][known[a.text]][1] = grade
                 replaced += 1
             else:
+                known[a.text] = len(entry["answers"])
                 entry["answers"].append([a.text, grade])
                 added += 1
         with atomic_directory(out, own=MODEL_FILES) as new:
