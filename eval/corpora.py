@@ -156,9 +156,10 @@ def load_all(sources=SOURCES, gaming: bool = True) -> list[Row]:
 
 
 def load_training_rows() -> list[Row]:
-    """What the bundled model learns from: load_all() and, after it, the 1,925 stranger-style
+    """What the bundled model learns from: load_all() and, after it, the 2,975 stranger-style
     answers to 175 bank questions outside the stranger-style test set (source "strangers_train",
-    eval/data/strangers_train/, labelled by the writers' intent; strangers.load_train_rows)."""
+    eval/data/strangers_train/, labelled by the writers' intent or, the third round, blind;
+    strangers.load_train_rows)."""
     from strangers import load_train_rows
 
     return load_all() + load_train_rows()
