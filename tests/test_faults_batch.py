@@ -88,16 +88,21 @@ def test_resume_refuses_an_input_edited_in_place_at_the_same_size(tmp_path, runn
 
 # --- item 6: an unbalanced quote swallowing the rest of the file -----------------------------
 
-def test_unbalanced_quote_that_swallows_the_rest_stops_naming_the_line(tmp_path, runner):
+@pytest.mark.parametrize("body", [
+    # the rest of the file
+    'q004-035,"it drops units\nq004-035,a second answer\nq004-035,a third answer\n',
+    # up to the quote that opens a field of line 4, the file read on as if nothing happened
+    'q004-035,"it drops units\nq004-035,a second answer\nq004-035,"a third answer, quoted"\nq004-035,a fourth answer\n',
+    # up to a stray quote at a line end (5" for inches): strict CSV, yet the lines start like rows
+    'q004-035,"it drops units\nq004-035,a second answer\nq004-035,a kernel of 5"\nq004-035,a fourth answer\n',
+], ids=["to the end", "to a later quote", "to a stray quote at a line end"])
+def test_a_quote_left_open_that_swallows_rows_stops_naming_the_line(tmp_path, runner, body):
     src = tmp_path / "in.csv"
-    src.write_text('question_id,answer\nq004-035,"it drops units\nq004-035,a second answer\n'
-                   'q004-035,a third answer\n', encoding="utf-8")
+    src.write_text("question_id,answer\n" + body, encoding="utf-8")
     out_path = tmp_path / "out.csv"
     out = runner.invoke(main, ["batch", str(src), "-o", str(out_path), "-q"])
     one_line_error(out, "line 2", "quote")
     assert not out_path.exists()
-
-
 def test_a_real_multi_line_answer_is_not_taken_for_a_broken_quote(tmp_path, runner):
     src = tmp_path / "in.csv"
     src.write_text('question_id,answer\nq004-035,"it drops units\nduring training, not at test time"\n'
@@ -106,18 +111,6 @@ def test_a_real_multi_line_answer_is_not_taken_for_a_broken_quote(tmp_path, runn
     out = runner.invoke(main, ["batch", str(src), "-o", str(out_path), "-q"])
     assert out.exit_code == 0, out.output
     assert [r["answer"] for r in read_csv(out_path)][1] == "another"
-
-
-def test_a_stray_quote_closing_at_a_line_end_rows_later_stops_naming_the_line(tmp_path, runner):
-    """The quote left open in line 2 closes at `5"` (inches) at the end of line 4: strict CSV, yet
-    the rows between would vanish into one answer; they start like the file's rows."""
-    src = tmp_path / "in.csv"
-    src.write_text('question_id,answer\nq004-035,"it drops units\nq004-035,a second answer\n'
-                   'q004-035,a kernel of 5"\nq004-035,a fourth answer\n', encoding="utf-8")
-    out_path = tmp_path / "out.csv"
-    out = runner.invoke(main, ["batch", str(src), "-o", str(out_path), "-q"])
-    one_line_error(out, "line 2", "quote")
-    assert not out_path.exists()
 
 
 def test_a_quoted_field_closing_before_its_end_is_an_error_row_and_the_others_grade(tmp_path, runner):
@@ -188,18 +181,6 @@ def test_unwritable_output_stops_before_grading(tmp_path, runner, monkeypatch, w
     out = runner.invoke(main, ["batch", str(src), "-o", output, "--report", report, "-q"])
     one_line_error(out, bad)
     assert calls == [] and not (tmp_path / "out.csv").exists()
-
-
-def test_a_quote_that_closes_rows_later_stops_naming_the_line(tmp_path, runner):
-    """The quote left open in line 2 closes at the quote that opens a field of line 4: two rows
-    would vanish into one answer, with the rest of the file read on as if nothing happened."""
-    src = tmp_path / "in.csv"
-    src.write_text('question_id,answer\nq004-035,"it drops units\nq004-035,a second answer\n'
-                   'q004-035,"a third answer, quoted"\nq004-035,a fourth answer\n', encoding="utf-8")
-    out_path = tmp_path / "out.csv"
-    out = runner.invoke(main, ["batch", str(src), "-o", str(out_path), "-q"])
-    one_line_error(out, "line 2", "quote")
-    assert not out_path.exists()
 
 
 @pytest.mark.parametrize("last", [False, True])
